@@ -1,0 +1,30 @@
+# Helpers shared by the rules. Paths come from the package (icl.plan, icl.artifacts), so the
+# rules and the CLI agree on them.
+
+import json
+
+
+def json_arg(value):
+    """A compact JSON string, for passing structured settings to the CLI."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+# Execution settings decide how a job runs, never what it computes, so they go into the shell
+# command rather than params: changing them does not trigger a rerun (see profiles/default).
+# Braces are doubled because the string is formatted once more by Snakemake.
+EXECUTION = json_arg(config["execution"]).replace("{", "{{").replace("}", "}}")
+
+
+def run_record(run, **extra):
+    """What the train and evaluate commands need to know about one run."""
+    return {
+        "spec": run.spec,
+        "key": run.key,
+        "directory": str(run.directory),
+        "train_data": str(run.train_data),
+        "test_data": str(run.test_data(config["evaluate"]["x_shifts"])),
+    }
+
+
+TRAIN_DATA = {str(run.train_data): run.train_data_spec() for run in PLAN.runs()}
+TEST_DATA = {str(run.test_data(config["evaluate"]["x_shifts"])): run.test_data_spec() for run in PLAN.runs()}

@@ -1,0 +1,33 @@
+rule train_data:
+    """A fixed training set, shared by every run trained on it (prefix and causal see the same data)."""
+    output:
+        "results/data/{task}/{dataset}/train-b{batches}.pt",
+    wildcard_constraints:
+        task="[a-z0-9]+",
+        batches=r"\d+",
+    params:
+        spec=lambda wildcards, output: json_arg(TRAIN_DATA[output[0]]),
+    log:
+        "results/logs/data/{task}/{dataset}/train-b{batches}.log",
+    conda:
+        "../envs/icl.yaml"
+    shell:
+        "python -m icl data train --spec {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule test_data:
+    """Held-out test prompts of one (task, seed, distribution), at every evaluated shift of x."""
+    output:
+        "results/data/{task}/{dataset}/test-{hash}.pt",
+    wildcard_constraints:
+        task="[a-z0-9]+",
+        hash="[0-9a-f]+",
+    params:
+        spec=lambda wildcards, output: json_arg(TEST_DATA[output[0]]),
+        x_shifts=" ".join(map(str, config["evaluate"]["x_shifts"])) or "0",
+    log:
+        "results/logs/data/{task}/{dataset}/test-{hash}.log",
+    conda:
+        "../envs/icl.yaml"
+    shell:
+        "python -m icl data test --spec {params.spec:q} --x-shifts {params.x_shifts} --out {output} > {log} 2>&1"

@@ -1,0 +1,24 @@
+for group in PLAN.groups:
+
+    rule:
+        name:
+            f"evaluate_{group.name}"
+        input:
+            models=[str(run.file("model.pt")) for run in group.runs],
+            test_data=sorted({str(run.test_data(config["evaluate"]["x_shifts"])) for run in group.runs}),
+        output:
+            [str(run.file("metrics.parquet")) for run in group.runs],
+        params:
+            runs=json_arg([run_record(run) for run in group.runs]),
+            evaluate=json_arg(config["evaluate"]),
+        log:
+            f"results/logs/evaluate/{group.name}.log",
+        threads: max(1, config["execution"]["threads"])
+        resources:
+            gpu=1,
+            mem_mb=lambda wildcards, attempt: 4000 * attempt,
+            runtime=lambda wildcards, attempt: 30 * attempt,
+        conda:
+            "../envs/icl.yaml"
+        shell:
+            f"python -m icl evaluate --runs {{params.runs:q}} --evaluate {{params.evaluate:q}} --execution '{EXECUTION}' > {{log}} 2>&1"

@@ -1,0 +1,28 @@
+# One rule per training group: a group's models are trained together in one process, as one
+# batched computation, and each still gets its own files. A group holds runs of one sweep, so a
+# single artifact trains only the groups it needs.
+
+TRAINING_FILES = ("model.pt", "curve.parquet", "train.log")
+
+for group in PLAN.groups:
+
+    rule:
+        name:
+            f"train_{group.name}"
+        input:
+            sorted({str(run.train_data) for run in group.runs}),
+        output:
+            [str(run.file(name)) for run in group.runs for name in TRAINING_FILES],
+        params:
+            runs=json_arg([run_record(run) for run in group.runs]),
+        log:
+            f"results/logs/train/{group.name}.log",
+        threads: max(1, config["execution"]["threads"])
+        resources:
+            gpu=1,
+            mem_mb=lambda wildcards, attempt: 4000 * attempt,
+            runtime=lambda wildcards, attempt: 120 * attempt,
+        conda:
+            "../envs/icl.yaml"
+        shell:
+            f"python -m icl train --runs {{params.runs:q}} --execution '{EXECUTION}' > {{log}} 2>&1"

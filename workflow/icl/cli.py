@@ -1,0 +1,159 @@
+"""Command-line interface: every pipeline step runs as `python -m icl <command>`, with or without Snakemake.
+
+Structured arguments (a run's resolved config, a list of runs) are passed as JSON strings.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _json(text):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text[:80]!r}") from error
+
+
+def _named_path(text):
+    name, sep, path = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, Path(path)
+
+
+def fault_drill() -> None:
+    """Fail this command once, on purpose, when ICL_FAULT_DRILL names a marker file that does not exist yet.
+
+    Used to test that a workflow recovers through retries; the marker makes the retry succeed.
+    """
+    marker = os.environ.get("ICL_FAULT_DRILL")
+    if marker and not Path(marker).exists():
+        Path(marker).parent.mkdir(parents=True, exist_ok=True)
+        Path(marker).write_text(f"failed once on purpose: {' '.join(sys.argv)}\n")
+        raise SystemExit(f"fault drill: failing this attempt on purpose (marker {marker})")
+
+
+def cmd_theory(args):
+    from . import metrics, theory
+
+    settings = args.theory
+    if args.kind == "depth":
+        frame = theory.depth_curves(settings, sorted({settings["eta"], *settings["eta_sweep"]}))
+    else:
+        frame = theory.stationary_curves(settings)
+    metrics.write(frame, args.out, {"theory": settings})
+
+
+def cmd_data(args):
+    from . import data
+
+    if args.kind == "train":
+        data.save(data.training_set(args.spec), args.out)
+    else:
+        data.save(data.test_sets(args.spec, args.x_shifts), args.out)
+
+
+def _members(runs):
+    from .training import Member
+
+    return [Member(spec=r["spec"], key=r["key"], directory=Path(r["directory"]), train_data=Path(r["train_data"])) for r in runs]
+
+
+def cmd_train(args):
+    from .training import train_group
+
+    train_group(_members(args.runs), args.execution, progress=not args.quiet)
+
+
+def cmd_evaluate(args):
+    from .evaluation import evaluate_group
+
+    evaluate_group(_members(args.runs), [Path(r["test_data"]) for r in args.runs], args.evaluate, args.execution)
+
+
+def cmd_aggregate(args):
+    from . import metrics
+
+    frame = metrics.read(args.inputs)
+    specs = [metrics.config_of(path) for path in args.inputs if path.name == "metrics.parquet"]
+    metrics.write(frame, args.out, {"sweep": args.sweep, "specs": specs, "evaluate": args.evaluate})
+
+
+def _frames(named_paths):
+    from . import metrics
+
+    frames = {name: metrics.read([path]) for name, path in named_paths}
+    configs = {name: metrics.config_of(path) for name, path in named_paths}
+    return frames, configs
+
+
+def cmd_figure(args):
+    from . import figures
+
+    frames, configs = _frames(args.metrics)
+    figures.draw(args.name, frames, configs, args.out)
+
+
+def cmd_table(args):
+    from . import tables
+
+    frames, configs = _frames(args.metrics)
+    tables.write(args.name, frames, configs, args.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="icl", description=__doc__)
+    p.add_argument("--version", action="version", version=__version__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    theory = sub.add_parser("theory", help="constructed-LSA curves (Sec. 5.1)")
+    theory.add_argument("kind", choices=["depth", "stationary"])
+    theory.add_argument("--theory", type=_json, required=True, help="the config's theory section, as JSON")
+    theory.add_argument("--out", type=Path, required=True)
+    theory.set_defaults(func=cmd_theory)
+
+    data = sub.add_parser("data", help="write a training or test dataset file")
+    data.add_argument("kind", choices=["train", "test"])
+    data.add_argument("--spec", type=_json, required=True, help="a run's resolved config, as JSON")
+    data.add_argument("--x-shifts", type=float, nargs="*", default=[0.0])
+    data.add_argument("--out", type=Path, required=True)
+    data.set_defaults(func=cmd_data)
+
+    for name, func, help_text in (("train", cmd_train, "train a group of runs"), ("evaluate", cmd_evaluate, "evaluate a group of runs")):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--runs", type=_json, required=True, help="list of {spec, key, directory, train_data, test_data}")
+        command.add_argument("--execution", type=_json, required=True, help="the config's execution section, as JSON")
+        if name == "evaluate":
+            command.add_argument("--evaluate", type=_json, required=True, help="the config's evaluate section, as JSON")
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        command.set_defaults(func=func)
+
+    aggregate = sub.add_parser("aggregate", help="concatenate run metrics into one table")
+    aggregate.add_argument("inputs", type=Path, nargs="+")
+    aggregate.add_argument("--sweep", required=True)
+    aggregate.add_argument("--evaluate", type=_json, required=True, help="the config's evaluate section, as JSON")
+    aggregate.add_argument("--out", type=Path, required=True)
+    aggregate.set_defaults(func=cmd_aggregate)
+
+    for name, func in (("figure", cmd_figure), ("table", cmd_table)):
+        command = sub.add_parser(name, help=f"draw one {name} artifact")
+        command.add_argument("name")
+        command.add_argument("--metrics", type=_named_path, nargs="+", required=True, help="TABLE=PATH of each metrics table it reads")
+        command.add_argument("--out", type=Path, required=True, help="the .pdf (figure) or .csv (table); the .png or .md goes beside it")
+        command.set_defaults(func=func)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    fault_drill()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Evaluate trained runs on their held-out test prompts.
+
+For each run and each shift of x: the query error with every number of visible ICEs from 1 to
+n_context (the per-position curve; Tables 4-6 read 16/24/32 of 40 from it), and the error of every
+layer's probe with the full prompt (Fig. 3; metrics named probe_*). A shortened prompt keeps its first ICEs and the
+queries at their trained positions; the other ICEs are hidden by the mask.
+"""
+
+import pandas as pd
+import torch
+
+from . import data, masks, metrics, models, tasks
+from .training import resolve_device, run_identity, tokens
+
+
+def load_group(members, device):
+    """Stack the members' saved weights into one K-model module."""
+    states = [torch.load(m.directory / "model.pt", weights_only=False) for m in members]
+    spec = members[0].spec
+    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
+    model = models.build(len(members), config)
+    stacked = {name: torch.cat([s["model"][name] for s in states]) for name in states[0]["model"]}
+    model.load_state_dict(stacked)
+    return model.to(device).eval(), [s["step"] for s in states]
+
+
+def _masks(members, n_visible, device):
+    spec = members[0].spec
+    return torch.stack(
+        [masks.visibility(m.spec["mask"], spec["n_context"], spec["n_queries"], n_visible) for m in members]
+    ).to(device)
+
+
+@torch.no_grad()
+def evaluate_group(members, test_paths, settings: dict, execution: dict) -> None:
+    device = resolve_device(execution["device"])
+    model, steps = load_group(members, device)
+    spec = members[0].spec
+    n, n_layers = spec["n_context"], spec["n_layers"]
+    test = [data.load(p)["x_shift"] for p in test_paths]
+    shifts = sorted({0.0, *map(float, settings["x_shifts"])})
+    rows = [[] for _ in members]
+    for shift in shifts:
+        x = torch.stack([t[shift]["x"] for t in test]).to(device)
+        y = torch.stack([t[shift]["y"] for t in test]).to(device)
+        inputs = tokens(x, y, n)
+        for n_visible in range(1, n + 1):
+            output, probes = model(inputs, _masks(members, n_visible, device))
+            for k, member in enumerate(members):
+                readouts = [("", n_layers, output[k])]
+                if n_visible == n:
+                    readouts += [("probe_", layer + 1, probes[layer, k]) for layer in range(n_layers)]
+                task = tasks.get(member.spec["task"])
+                for prefix, layer, prediction in readouts:
+                    for metric, errors in task.errors(prediction[:, n:], y[k, :, n:]).items():
+                        rows[k].append(dict(
+                            split="test", n_context=n_visible, x_shift=shift, layer=layer, step=steps[k],
+                            metric=prefix + metric, value=errors.mean().item(),
+                        ))
+    for k, member in enumerate(members):
+        frame = pd.DataFrame(rows[k]).assign(**run_identity(member.spec, member.key))
+        metrics.write(frame, member.directory / "metrics.parquet", member.spec)

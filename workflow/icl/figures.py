@@ -1,0 +1,209 @@
+"""The study's figures, one function per artifact, each drawn from tidy metrics tables.
+
+Conventions: errors that span decades go on a log axis set *before* plotting, so seaborn's
+seed statistic is a geometric mean, and bands are bootstrap 95% CIs over seeds with a fixed
+seed. Diverged values (+inf) are never plotted as numbers: a cross marks where a curve blew up.
+The paper's stated values are drawn as grey reference marks, and every caption states the scale.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from . import paper, tables  # noqa: E402
+from .files import atomic_path  # noqa: E402
+
+MASK_PALETTE = {"prefix": "#1f77b4", "causal": "#d62728", "causal2": "#ff7f0e"}
+BAND = dict(errorbar=("ci", 95), n_boot=1000, seed=0)
+REFERENCE = dict(color="0.45", linestyle=":", linewidth=1.2)
+FIGURES = {}
+
+
+def figure(name):
+    def register(draw):
+        FIGURES[name] = draw
+        return draw
+
+    return register
+
+
+def save(fig, pdf_path, caption: str) -> None:
+    """Write the figure as PDF and PNG (beside it), with the caption under the axes."""
+    fig.text(0.01, 0.005, caption, ha="left", va="bottom", fontsize=7, wrap=True, color="0.25")
+    fig.tight_layout(rect=(0, 0.07 + 0.025 * caption.count("\n"), 1, 1))
+    for path in (pdf_path, pdf_path.with_suffix(".png")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=150)
+    plt.close(fig)
+
+
+def _mark_divergence(ax, frame, x, hue, palette):
+    """Cross at the first x where each curve (per hue) is +inf for some seed; return (level, x) pairs.
+
+    Curves on their way to overflow leave the axes at the top: the y range is fixed by the
+    curves that stay finite, so a blow-up does not squash them.
+    """
+    diverging = []
+    for level, rows in frame.groupby(hue):
+        diverged = rows[~np.isfinite(rows["value"])]
+        if len(diverged):
+            diverging.append((level, diverged[x].min()))
+    if diverging:
+        stable = frame.groupby(hue).filter(lambda rows: np.isfinite(rows["value"]).all())
+        top = 10 * stable["value"].max() if len(stable) else 1e3
+        ax.set_ylim(top=top)
+        for level, first in diverging:
+            ax.plot([first], [top], marker="x", color=palette.get(level, "k"), markersize=9, clip_on=False)
+    return diverging
+
+
+def _theory_scale(config: dict) -> str:
+    t = config
+    return (
+        f"Constructed LSA, d={t['d']}, x~U(-1,1)^d, w~N(0,I), noiseless; {t['sequences']} prompts x {t['queries']} queries "
+        f"per seed, {t['seeds']} seeds; line: geometric mean, band: bootstrap 95% CI over seeds."
+    )
+
+
+def _depth_plot(frames, config, metric, pdf_path, title, references):
+    depth = frames["theory_depth"]
+    rows = depth[(depth["metric"] == metric) & np.isclose(depth["eta"], config["eta"])]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.set_yscale("log")
+    finite = rows[np.isfinite(rows["value"])]
+    sns.lineplot(finite, x="layer", y="value", hue="mask", palette=MASK_PALETTE, ax=ax, **BAND)
+    for y, label in references:
+        ax.axhline(y, **REFERENCE)
+        ax.text(1, y, label, fontsize=7, color="0.35", va="bottom")
+    notes = [f"{mask} diverges at layer {layer}" for mask, layer in _mark_divergence(ax, rows, "layer", "mask", MASK_PALETTE)]
+    ax.set(xlabel="number of layers", ylabel=metric.replace("_", " ").replace("mse", "MSE"), title=title)
+    caption = f"{_theory_scale(config)} n={config['n_context']} ICEs, eta={config['eta']}."
+    if notes:
+        caption += " Cross: " + "; ".join(notes) + " (shown from there on as diverged, not plotted)."
+    save(fig, pdf_path, caption)
+
+
+@figure("fig2_ice_depth")
+def fig2_ice_depth(frames, configs, pdf_path):
+    _depth_plot(frames, configs["theory_depth"]["theory"], "ice_mse", pdf_path, "ICE MSE against depth (Fig. 2 left)", [])
+
+
+@figure("fig2_query_depth")
+def fig2_query_depth(frames, configs, pdf_path):
+    references = [
+        (paper.CAUSAL_QUERY_FLOOR, "paper: causal stays above 1e-1"),
+        (paper.PREFIX_QUERY_AT_50, "paper: prefix below 1e-3 by depth 50"),
+    ]
+    _depth_plot(frames, configs["theory_depth"]["theory"], "query_mse", pdf_path, "Query MSE against depth (Fig. 2 middle)", references)
+
+
+def _stationary_plot(frames, configs, mask, pdf_path, title, compare_with=None):
+    rows = frames["theory_stationary"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.set_yscale("log")
+    shown = rows[rows["mask"] == mask].assign(mu_x=lambda f: f["x_shift"].map("{:g}".format))
+    sns.lineplot(shown, x="n_context", y="value", hue="mu_x", marker="o", ax=ax, **BAND)
+    if compare_with:
+        other = rows[rows["mask"] == compare_with].assign(mu_x=lambda f: f["x_shift"].map("{:g}".format))
+        sns.lineplot(other, x="n_context", y="value", hue="mu_x", ax=ax, linestyle="--", legend=False, alpha=0.6, **BAND)
+    ax.axhline(paper.STATIONARY_THRESHOLD, **REFERENCE)
+    ax.axvline(paper.STATIONARY_ICES, **REFERENCE)
+    ax.text(paper.STATIONARY_ICES, paper.STATIONARY_THRESHOLD, " paper: at mu_x=0 causal needs\n over 100 ICEs to reach 1e-2", fontsize=7, color="0.35", va="bottom")
+    ax.set(xlabel="number of ICEs n", ylabel="query MSE at the stationary point", title=title)
+    t = configs["theory_stationary"]["theory"]
+    prefix = rows[rows["mask"] == "prefix"]["value"].max()
+    caption = (
+        f"{_theory_scale(t)} x~U(mu_x-1, mu_x+1)^d. prefixLM's stationary point (least squares) is exact: "
+        f"largest query MSE {prefix:.1e}."
+    )
+    if compare_with:
+        caption += f" Dashed: {compare_with} for comparison."
+    save(fig, pdf_path, caption)
+
+
+@figure("fig2_stationary")
+def fig2_stationary(frames, configs, pdf_path):
+    _stationary_plot(frames, configs, "causal", pdf_path, "causalLM stationary point (Fig. 2 right)")
+
+
+@figure("fig4_causal2_stationary")
+def fig4_causal2_stationary(frames, configs, pdf_path):
+    _stationary_plot(frames, configs, "causal2", pdf_path, "causalLM2 stationary point (Fig. 4)", compare_with="causal")
+
+
+@figure("theory_eta_sweep")
+def theory_eta_sweep(frames, configs, pdf_path):
+    t = configs["theory_depth"]["theory"]
+    rows = frames["theory_depth"]
+    rows = rows[(rows["metric"] == "query_mse") & rows["eta"].isin(t["eta_sweep"])].assign(eta=lambda f: f["eta"].map("{:g}".format))
+    masks = [m for m in MASK_PALETTE if m in set(rows["mask"])]
+    fig, axes = plt.subplots(1, len(masks), figsize=(4 * len(masks), 3.8), sharey=True, squeeze=False)
+    palette = dict(zip(sorted(rows["eta"].unique(), key=float), sns.color_palette("viridis", rows["eta"].nunique())))
+    notes = []
+    for ax, mask in zip(axes[0], masks):
+        ax.set_yscale("log")
+        shown = rows[rows["mask"] == mask]
+        sns.lineplot(shown[np.isfinite(shown["value"])], x="layer", y="value", hue="eta", palette=palette, ax=ax, legend=ax is axes[0][-1], **BAND)
+        ax.set(title=mask, xlabel="number of layers", ylabel="query MSE")
+        notes += [f"{mask} eta={eta} from layer {layer}" for eta, layer in _mark_divergence(ax, shown, "layer", "eta", palette)]
+    caption = f"{_theory_scale(t)} n={t['n_context']} ICEs."
+    if notes:
+        caption += "\nDiverged (cross, not plotted): " + "; ".join(notes) + "."
+    save(fig, pdf_path, caption)
+
+
+def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None):
+    """One panel per task: error against x, prefix vs causal, mean and bootstrap 95% CI over seeds."""
+    task_names = [t for t in tables.TASKS if t in set(rows["task"])]
+    fig, axes = plt.subplots(1, len(task_names), figsize=(4.2 * len(task_names), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], task_names):
+        if task != "mc":
+            ax.set_yscale("log")
+        if log_x:
+            ax.set_xscale("log")
+        shown = rows[rows["task"] == task]
+        sns.lineplot(shown, x=x, y="value", hue="mask", style="layers", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
+        if references and task in references:
+            ax.axvline(references[task], **REFERENCE)
+            ax.text(references[task], ax.get_ylim()[1], " paper: largest gap", fontsize=7, color="0.35", va="top")
+        ax.set(title=task.upper(), xlabel=xlabel, ylabel="test error %" if task == "mc" else "test query MSE")
+    fig.suptitle(title)
+    save(fig, pdf_path, caption)
+
+
+@figure("fig3_probe_layers")
+def fig3_probe_layers(frames, configs, pdf_path):
+    frame = frames["table1"]
+    rows = frame[
+        (frame["split"] == "test") & frame["shared"] & frame["l2"] & ~frame["permute"] & (frame["x_shift"] == 0)
+        & (frame["metric"] == "probe_" + frame["task"].map(tables.headline_metric))
+    ].assign(layers="SL")
+    caption = (
+        "Linear probe on each layer's hidden state (trained on stop-gradient states), SL models with L2, full prompt. "
+        "Line: mean (log axes: geometric mean), band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
+    )
+    _task_grid(rows, "layer", pdf_path, "Fig. 3: probe error per layer", "layer", caption)
+
+
+@figure("fig6_train_size")
+def fig6_train_size(frames, configs, pdf_path):
+    rows = tables.final_errors(frames["fig6"]).assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
+    caption = (
+        "Test error against the size of the fixed training set (batches of the training batch size); the training sets "
+        "are nested. Grey: where the paper's gap is largest. Line: mean, band: bootstrap 95% CI over seeds.\n"
+        + tables.scale_note(configs)
+    )
+    _task_grid(rows, "train_batches", pdf_path, "Fig. 6: training-set size", "training batches", caption,
+               log_x=True, references=paper.FIG6_LARGEST_GAP)
+
+
+def draw(name: str, frames: dict, configs: dict, pdf_path) -> None:
+    """Draw artifact `name` from metrics tables (`frames`) and their stored configs, by table name."""
+    if name not in FIGURES:
+        raise ValueError(f"no figure named {name!r}; choose one of {', '.join(FIGURES)}")
+    FIGURES[name](frames, configs, pdf_path)

@@ -1,0 +1,140 @@
+"""Expand the config's sweeps into runs, datasets and training groups, with stable keys and readable paths.
+
+A run is one trained model: a flat, fully resolved config (the data, model and train sections with
+a sweep's overrides) plus a seed. Its key is a hash of that config, so a run that two sweeps ask
+for is trained once. A group is the runs that one job trains together as one batched computation:
+runs of the same shape and schedule that may differ in mask, seed, data, task or regulariser.
+"""
+
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import tasks
+from .config import RUN_SECTIONS, ConfigError, validate_run
+
+RESULTS = Path("results")
+
+# Keys that a group's models must share: everything that fixes the shape of the batched
+# computation or its optimiser schedule.
+GROUP_KEYS = (
+    "model", "n_layers", "width", "heads", "ffn_width", "attention", "shared", "x_dim", "n_context",
+    "n_queries", "steps", "batch_size", "learning_rate", "warmup_fraction", "beta1", "beta2", "adam_eps",
+    "weight_decay", "precision",
+)
+# Keys that fix a training set; train_batches only says how much of it is used (sets are nested).
+DATA_KEYS = ("task", "x_dim", "x_distribution", "x_scale", "x_shift", "n_context", "n_queries", "noise", "batch_size")
+TEST_KEYS = ("task", "x_dim", "x_distribution", "x_scale", "x_shift", "n_context", "n_queries", "noise", "test_sequences")
+
+
+def stable_hash(value, length: int = 8) -> str:
+    """A short hex digest of a JSON-serialisable value, the same on every machine and run."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:length]
+
+
+def architecture(spec: dict) -> str:
+    """Readable name of a run's model, e.g. softmax-SL-24x128h2 (or softmax-rbf-UL-... for rbf logits)."""
+    logit = "" if spec["attention"] == "dot" or spec["model"] == "lsa" else f"-{spec['attention']}"
+    layers = "SL" if spec["shared"] else "UL"
+    return f"{spec['model']}{logit}-{layers}-{spec['n_layers']}x{spec['width']}h{spec['heads']}"
+
+
+@dataclass(frozen=True)
+class Run:
+    spec: dict = field(hash=False, compare=False)
+    key: str = ""
+
+    @property
+    def directory(self) -> Path:
+        s = self.spec
+        return RESULTS / "runs" / s["task"] / architecture(s) / s["mask"] / f"seed{s['seed']}-{self.key}"
+
+    @property
+    def train_data(self) -> Path:
+        identity = {k: self.spec[k] for k in DATA_KEYS} | {"seed": self.spec["seed"]}
+        return RESULTS / "data" / self.spec["task"] / f"seed{self.spec['seed']}-{stable_hash(identity)}" / f"train-b{self.spec['train_batches']}.pt"
+
+    def test_data(self, x_shifts) -> Path:
+        identity = {k: self.spec[k] for k in TEST_KEYS} | {"seed": self.spec["seed"], "x_shifts": sorted(x_shifts)}
+        return self.train_data.parent / f"test-{stable_hash(identity)}.pt"
+
+    def train_data_spec(self) -> dict:
+        """What the training-set file is drawn from."""
+        return {k: self.spec[k] for k in DATA_KEYS + ("seed", "train_batches")}
+
+    def test_data_spec(self) -> dict:
+        return {k: self.spec[k] for k in TEST_KEYS + ("seed",)}
+
+    def file(self, name: str) -> Path:
+        """One of the run's files: model.pt, curve.parquet, train.log (training) or metrics.parquet."""
+        return self.directory / name
+
+
+@dataclass
+class Group:
+    name: str
+    sweep: str
+    runs: list
+
+
+@dataclass
+class Plan:
+    sweeps: dict  # sweep name -> its runs, in order
+    groups: list
+
+    def runs(self):
+        """Every distinct run, once."""
+        return list({run.key: run for runs in self.sweeps.values() for run in runs}.values())
+
+
+def _resolve(config: dict, sweep: str, point: dict, seed: int) -> dict:
+    spec = {key: value for section in RUN_SECTIONS for key, value in config[section].items()}
+    unknown = set(point) - set(spec)
+    if unknown:
+        raise ConfigError(f"sweeps.{sweep}: unknown run keys {sorted(unknown)}")
+    spec.update(point)
+    spec["seed"] = seed
+    validate_run(spec | {"eval_n_context": config["evaluate"]["n_context"]}, where=f"sweeps.{sweep} run {point}")
+    return spec
+
+
+def sweep_runs(config: dict, sweep: str) -> list:
+    """The runs of one sweep: grid x variants x seeds."""
+    definition = config["sweeps"][sweep]
+    names = list(definition["grid"])
+    runs = []
+    for values in itertools.product(*(definition["grid"][name] for name in names)):
+        for variant in definition["variants"]:
+            for seed in range(config["seeds"]):
+                spec = _resolve(config, sweep, dict(zip(names, values)) | variant, seed)
+                runs.append(Run(spec=spec, key=stable_hash(spec)))
+    return runs
+
+
+def _group_signature(spec: dict):
+    return tuple(spec[k] for k in GROUP_KEYS) + (tasks.get(spec["task"]).output_dim,)
+
+
+def make_plan(config: dict) -> Plan:
+    """Runs per sweep, and groups of at most execution.group_size runs.
+
+    Each run belongs to the group of the first sweep that asks for it, so building one artifact
+    trains only the groups of the sweeps it reads.
+    """
+    sweeps = {name: sweep_runs(config, name) for name in config["sweeps"]}
+    size = config["execution"]["group_size"]
+    groups, assigned = [], set()
+    for sweep, runs in sweeps.items():
+        buckets = {}
+        for run in runs:
+            if run.key not in assigned:
+                assigned.add(run.key)
+                buckets.setdefault(_group_signature(run.spec), []).append(run)
+        chunks = [members[i : i + size] for members in buckets.values() for i in range(0, len(members), size)]
+        for index, chunk in enumerate(chunks):
+            name = "_".join([sweep, re.sub(r"\W", "_", architecture(chunk[0].spec)), str(index)])
+            groups.append(Group(name=name, sweep=sweep, runs=chunk))
+    return Plan(sweeps=sweeps, groups=groups)

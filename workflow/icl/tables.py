@@ -1,0 +1,187 @@
+"""The study's tables: our mean and 95% CI over seeds beside the paper's value, as CSV and Markdown.
+
+Errors are the test query error of the final read-out: MSE for lr and nlr, error % for mc.
+"""
+
+import numpy as np
+import pandas as pd
+
+from . import paper, stats
+from .files import write_text
+
+TASKS = ("lr", "nlr", "mc")
+TABLES = {}
+# The columns that identify a run apart from its mask and seed: a prefix run and a causal run
+# that agree on all of them were trained on the same data and are compared pairwise.
+SETTING = ["task", "model", "attention", "n_layers", "width", "heads", "shared", "l2", "permute", "train_batches"]
+
+
+def table(name):
+    def register(build):
+        TABLES[name] = build
+        return build
+
+    return register
+
+
+def headline_metric(task: str) -> str:
+    return "query_error_pct" if task == "mc" else "query_mse"
+
+
+def final_errors(frame: pd.DataFrame, n_context=None, x_shift: float = 0.0) -> pd.DataFrame:
+    """One row per run: the test error of the final read-out (with n_context visible ICEs)."""
+    test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & np.isclose(frame["x_shift"], x_shift)]
+    full = test.groupby("run_key")["n_context"].transform("max")
+    test = test[test["n_context"] == (full if n_context is None else n_context)]
+    return test[test["metric"] == test["task"].map(headline_metric)]
+
+
+def row_name(mask: str, shared: bool, suffix: str = "") -> str:
+    return f"{'PrefixLM' if mask == 'prefix' else 'CausalLM'}-{'SL' if shared else 'UL'}{suffix}"
+
+
+def _fmt(value: float, task: str) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value:.1f}" if task == "mc" else f"{value:.2g}"
+
+
+def summarise(errors: pd.DataFrame, rows: dict, paper_values: dict) -> pd.DataFrame:
+    """Mean and 95% CI over seeds for each named row (a filter on the run columns) and task."""
+    records = []
+    for name, selection in rows.items():
+        for task in TASKS:
+            chosen = errors[errors["task"] == task]
+            for column, wanted in selection.items():
+                chosen = chosen[chosen[column] == wanted]
+            mean, half = stats.mean_ci(chosen["value"]) if len(chosen) else (np.nan, np.nan)
+            records.append(dict(
+                row=name, task=task, metric=headline_metric(task), mean=mean, ci_low=mean - half, ci_high=mean + half,
+                seeds=len(chosen), paper=paper_values.get(name, {}).get(task, np.nan),
+            ))
+    return pd.DataFrame(records)
+
+
+def markdown(summary: pd.DataFrame, title: str, note: str) -> str:
+    """A table with 'ours: mean [95% CI] (seeds)' and 'paper' per task."""
+    header = "| | " + " | ".join(f"{t.upper()} ours | {t.upper()} paper" for t in TASKS) + " |"
+    lines = [f"# {title}", "", header, "|---" * (1 + 2 * len(TASKS)) + "|"]
+    for name, rows in summary.groupby("row", sort=False):
+        cells = []
+        for task in TASKS:
+            r = rows[rows["task"] == task].iloc[0]
+            ci = f" [{_fmt(r['ci_low'], task)}, {_fmt(r['ci_high'], task)}]" if np.isfinite(r["ci_low"]) else ""
+            cells += [f"{_fmt(r['mean'], task)}{ci} (n={r['seeds']})" if r["seeds"] else "not run", _fmt(r["paper"], task)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + ["", note, ""])
+
+
+def scale_note(configs: dict) -> str:
+    """The scale the runs were trained at, from the specs stored in the metrics tables."""
+    specs = [s for c in configs.values() for s in c.get("specs", [])]
+    if not specs:
+        return ""
+    s = specs[0]
+    return (
+        f"Scale: {s['model']} transformer, {s['n_layers']} layers, width {s['width']}, {s['heads']} heads; "
+        f"x in R^{s['x_dim']} ({s['x_distribution']}), {s['n_context']} ICEs + {s['n_queries']} queries; "
+        f"{s['steps']} steps of batch {s['batch_size']}, lr {s['learning_rate']:g}. "
+        f"Errors: test query MSE (lr, nlr) and error % (mc); mean [95% t-interval] over seeds. "
+        f"The paper's values are at its own scale (24 layers, width 128, 40 ICEs, 100k steps)."
+    )
+
+
+TABLE1_ROWS = {
+    row_name(mask, shared): dict(mask=mask, shared=shared, l2=shared, permute=False)
+    for shared in (True, False) for mask in ("prefix", "causal")
+}
+
+
+@table("table1")
+def table1(frames, configs):
+    summary = summarise(final_errors(frames["table1"]), TABLE1_ROWS, paper.TABLE1)
+    return summary, markdown(summary, "Table 1: test query error (SL with L2, UL without)", scale_note(configs))
+
+
+@table("table3")
+def table3(frames, configs):
+    errors = final_errors(pd.concat([frames["table1"], frames["table3"]]).drop_duplicates())
+    rows = {
+        row_name(mask, shared, "-L2" if l2 else "-no-L2"): dict(mask=mask, shared=shared, l2=l2, permute=False)
+        for shared in (True, False) for l2 in (not shared, shared) for mask in ("prefix", "causal")
+    }
+    paper_values = paper.TABLE3 | {
+        row_name(m, s, "-L2" if s else "-no-L2"): paper.TABLE1[row_name(m, s)] for m in ("prefix", "causal") for s in (True, False)
+    }
+    summary = summarise(errors, rows, paper_values)
+    return summary, markdown(summary, "Table 3: with and without the L2 regulariser on ICE outputs", scale_note(configs))
+
+
+@table("table4_6_fewer_ices")
+def table4_6(frames, configs):
+    frame = frames["table1"]
+    full = int(frame["n_context"].max())
+    parts, texts = [], []
+    for n in sorted(set(configs["table1"]["evaluate"]["n_context"])):
+        paper_n = round(n * 40 / full)  # the paper's prompt of 40 ICEs, at the same fraction
+        summary = summarise(final_errors(frame, n_context=n), TABLE1_ROWS, paper.FEWER_ICES.get(paper_n, {}))
+        parts.append(summary.assign(n_context=n, paper_n_context=paper_n))
+        texts.append(markdown(summary, f"Tables 4-6: {n} of {full} ICEs (paper: {paper_n} of 40)", ""))
+    note = (
+        "A shortened prompt keeps its first ICEs and the queries at their trained positions; the other ICEs are "
+        "masked out. " + scale_note(configs)
+    )
+    return pd.concat(parts, ignore_index=True), "\n".join(texts) + "\n" + note + "\n"
+
+
+@table("table7")
+def table7(frames, configs):
+    rows = {name: sel | {"permute": True} for name, sel in TABLE1_ROWS.items()}
+    summary = summarise(final_errors(frames["table7"]), rows, paper.TABLE7)
+    return summary, markdown(summary, "Table 7: ICEs shuffled at every training step", scale_note(configs))
+
+
+def paired(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: causal/prefix error ratio over paired seeds, its 95% CI and a paired t-test on logs."""
+    wide = errors.pivot_table(index=SETTING + ["seed"], columns="mask", values="value").dropna(subset=["prefix", "causal"])
+    records = []
+    for setting, rows in wide.groupby(level=SETTING):
+        ratio, low, high, p_value = stats.paired_log_ratio(rows["causal"], rows["prefix"])
+        records.append(dict(zip(SETTING, setting)) | dict(
+            seeds=len(rows), prefix_mean=rows["prefix"].mean(), causal_mean=rows["causal"].mean(),
+            ratio=ratio, ratio_ci_low=low, ratio_ci_high=high, causal_worse_seeds=int((rows["causal"] > rows["prefix"]).sum()),
+            p_value=p_value,
+        ))
+    return pd.DataFrame(records)
+
+
+@table("paired_comparison")
+def paired_comparison(frames, configs):
+    errors = final_errors(pd.concat(frames.values()).drop_duplicates(["run_key", "split", "n_context", "x_shift", "layer", "step", "metric"]))
+    summary = paired(errors)
+    lines = [
+        "# Paired comparison: causalLM error / prefixLM error, same data and seed", "",
+        "| task | layers | L2 | permute | train batches | seeds | prefix | causal | ratio [95% CI] | causal worse | p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in summary.iterrows():
+        lines.append(
+            f"| {r['task']} | {'SL' if r['shared'] else 'UL'} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['seeds']} "
+            f"| {_fmt(r['prefix_mean'], r['task'])} | {_fmt(r['causal_mean'], r['task'])} "
+            f"| {r['ratio']:.2f} [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}] | {r['causal_worse_seeds']}/{r['seeds']} "
+            f"| {r['p_value']:.2g} |"
+        )
+    note = (
+        "Ratio: geometric mean over seeds of causal/prefix test error (MSE for lr/nlr, error % for mc), with a 95% t-interval "
+        "on the log ratio; p: two-sided paired t-test of log errors across seeds. " + scale_note(configs)
+    )
+    return summary, "\n".join(lines + ["", note, ""])
+
+
+def write(name: str, frames: dict, configs: dict, csv_path) -> None:
+    """Build table `name` and write it as CSV (tidy) and Markdown (beside it)."""
+    if name not in TABLES:
+        raise ValueError(f"no table named {name!r}; choose one of {', '.join(TABLES)}")
+    summary, text = TABLES[name](frames, configs)
+    write_text(csv_path, summary.to_csv(index=False))
+    write_text(csv_path.with_suffix(".md"), text)

@@ -1,0 +1,307 @@
+"""Train a group of K independent models as one batched computation.
+
+Each model keeps its own initial weights, data, batch order, mask, regulariser and outputs; the
+group shares only the shape and the optimiser schedule. One AdamW step updates all of them, and
+since AdamW is elementwise and the loss is a sum of per-model losses, model k follows the same
+trajectory as it would alone (up to float rounding; tests/test_training.py shows it).
+"""
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from . import data, masks, metrics, models, tasks
+from .files import atomic_path, write_text
+from .plan import GROUP_KEYS
+
+
+class DivergenceError(RuntimeError):
+    """A run's loss became NaN or infinite."""
+
+
+@dataclass
+class Member:
+    """One model of a group: its resolved config, key and where its files go."""
+
+    spec: dict
+    key: str
+    directory: Path
+    train_data: Path
+
+    @property
+    def seed(self) -> int:
+        return int(hashlib.sha256(self.key.encode()).hexdigest()[:15], 16)
+
+
+def learning_rate(step: int, total: int, peak: float, warmup_fraction: float) -> float:
+    """Linear warm-up over the first warmup_fraction of the steps, then cosine decay to zero."""
+    warmup = int(warmup_fraction * total)
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def tokens(x, y, n_context):
+    """ICE tokens [y; x] and query tokens [0; x]: [..., T, k + d]."""
+    labels = y.clone()
+    labels[..., n_context:, :] = 0
+    return torch.cat([labels, x], dim=-1)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("execution.device is cuda, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def set_precision(precision: str) -> None:
+    """fp32 keeps full float32 matmuls (the paper's numerics); tf32 and bf16 allow TF32 matmuls."""
+    torch.backends.cuda.matmul.allow_tf32 = precision != "fp32"
+    torch.backends.cudnn.allow_tf32 = precision != "fp32"
+
+
+class BatchOrder:
+    """Per-model batch indices, a fresh permutation of the model's training set every epoch.
+
+    The order is a pure function of (model seed, step), so a resumed run draws the same batches.
+    """
+
+    def __init__(self, seeds, sizes, batch_size):
+        self.seeds, self.sizes, self.batch_size = seeds, sizes, batch_size
+        self.epoch = [None] * len(seeds)
+        self.permutation = [None] * len(seeds)
+
+    def indices(self, step: int) -> torch.Tensor:
+        rows = []
+        for k, (seed, size) in enumerate(zip(self.seeds, self.sizes)):
+            batches = size // self.batch_size
+            epoch, position = divmod(step, batches)
+            if self.epoch[k] != epoch:
+                generator = torch.Generator().manual_seed(seed + epoch)
+                self.permutation[k], self.epoch[k] = torch.randperm(size, generator=generator), epoch
+            rows.append(self.permutation[k][position * self.batch_size : (position + 1) * self.batch_size])
+        return torch.stack(rows)
+
+
+def ice_permutations(seeds, step, batch_size, n_context, permute) -> torch.Tensor:
+    """[K, B, n_context] orders of the ICEs; the identity for models that do not permute."""
+    orders = []
+    for seed, shuffle in zip(seeds, permute):
+        if shuffle:
+            generator = torch.Generator().manual_seed((seed + 1_000_003 * (step + 1)) % 2**63)
+            orders.append(torch.rand(batch_size, n_context, generator=generator).argsort(-1))
+        else:
+            orders.append(torch.arange(n_context).expand(batch_size, n_context))
+    return torch.stack(orders)
+
+
+def query_loss(prediction, target):
+    """Squared error summed over outputs, mean over sequences and queries: [K, ...]."""
+    return ((prediction - target) ** 2).sum(-1).mean((-2, -1))
+
+
+class GroupTrainer:
+    def __init__(self, members: list[Member], execution: dict):
+        self.members = members
+        self.spec = members[0].spec
+        for member in members:
+            differing = [k for k in GROUP_KEYS if member.spec[k] != self.spec[k]]
+            if differing:
+                raise ValueError(f"run {member.key} differs from its group in {differing}")
+        self.execution = execution
+        self.device = resolve_device(execution["device"])
+        self.n_context = self.spec["n_context"]
+        self.output_dim = tasks.get(self.spec["task"]).output_dim
+        self.config = models.ModelConfig.from_spec(self.spec, self.output_dim)
+        self.seeds = [m.seed for m in members]
+        self._load_data()
+        self.mask = torch.stack([masks.visibility(m.spec["mask"], self.n_context, self.spec["n_queries"]) for m in members]).to(self.device)
+        self.l2_weight = torch.tensor([m.spec["l2_weight"] if m.spec["l2"] else 0.0 for m in members], device=self.device)
+        self.model = models.build(len(members), self.config)
+        models.initialise(self.model, self.seeds)
+        self.model.to(self.device)
+        s = self.spec
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=s["learning_rate"], betas=(s["beta1"], s["beta2"]), eps=s["adam_eps"],
+            weight_decay=s["weight_decay"],
+        )
+        self.step = 0
+        self.curve = []
+        self.loss_fn = self._loss
+        if execution["compile"]:
+            self.loss_fn = torch.compile(self._loss)
+
+    def _load_data(self):
+        """Unique training sets on the device, and each model's index into them."""
+        paths = list(dict.fromkeys(m.train_data for m in self.members))
+        sets = [data.load(p) for p in paths]
+        largest = max(len(s["x"]) for s in sets)
+        pad = lambda t: torch.cat([t, t.new_zeros(largest - len(t), *t.shape[1:])])  # noqa: E731
+        self.x = torch.stack([pad(s["x"]) for s in sets]).to(self.device)
+        self.y = torch.stack([pad(s["y"]) for s in sets]).to(self.device)
+        self.dataset_of = torch.tensor([paths.index(m.train_data) for m in self.members], device=self.device)
+        sizes = [len(sets[paths.index(m.train_data)]["x"]) for m in self.members]
+        self.order = BatchOrder(self.seeds, sizes, self.spec["batch_size"])
+
+    def batch(self, step):
+        rows = self.order.indices(step).to(self.device, non_blocking=True)
+        x = self.x[self.dataset_of[:, None], rows]
+        y = self.y[self.dataset_of[:, None], rows]
+        permute = [m.spec["permute"] for m in self.members]
+        if any(permute):
+            order = ice_permutations(self.seeds, step, self.spec["batch_size"], self.n_context, permute).to(self.device)
+            gather = lambda t: t[:, :, : self.n_context].gather(2, order[..., None].expand(-1, -1, -1, t.shape[-1]))  # noqa: E731
+            x = torch.cat([gather(x), x[:, :, self.n_context :]], dim=2)
+            y = torch.cat([gather(y), y[:, :, self.n_context :]], dim=2)
+        return x, y
+
+    def _loss(self, x, y):
+        """Per-model losses [K] and query MSEs [K]."""
+        n = self.n_context
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.spec["precision"] == "bf16"):
+            output, probes = self.model(tokens(x, y, n), self.mask)
+        output, probes = output.float(), probes.float()
+        query = query_loss(output[:, :, n:], y[:, :, n:])
+        ice = (output[:, :, :n] ** 2).sum(-1).mean((-2, -1))
+        probe = query_loss(probes[:, :, :, n:], y[:, :, n:]).sum(0)
+        return query + self.l2_weight * ice + probe, query
+
+    def train(self, progress: bool = True):
+        s, every = self.spec, self.execution["log_every"]
+        set_precision(s["precision"])
+        bar = tqdm(total=s["steps"], initial=self.step, disable=not progress, mininterval=2, desc="train")
+        started = time.perf_counter()
+        while self.step < s["steps"]:
+            lr = learning_rate(self.step, s["steps"], s["learning_rate"], s["warmup_fraction"])
+            for param_group in self.optimizer.param_groups:
+                param_group["lr"] = lr
+            loss, query = self.loss_fn(*self.batch(self.step))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            self.optimizer.step()
+            self.step += 1
+            bar.update()
+            if self.step % every == 0 or self.step == s["steps"]:
+                self._record(loss.detach().cpu(), query.detach().cpu())  # the only host sync
+                bar.set_postfix(loss=f"{self.curve[-1]['loss'].mean():.3g}")
+            if self.step % self.execution["checkpoint_every"] == 0 and self.step < s["steps"]:
+                self.save_resume()
+        bar.close()
+        self.seconds = time.perf_counter() - started
+
+    def _record(self, loss, query):
+        bad = [m for m, value in zip(self.members, loss) if not torch.isfinite(value)]
+        if bad:
+            names = ", ".join(str(m.directory) for m in bad)
+            raise DivergenceError(f"loss is not finite at step {self.step} for run(s): {names}")
+        self.curve.append({"step": self.step, "loss": loss.numpy(), "query_mse": query.numpy()})
+
+    # --- checkpoints: each run's slice of the stacked state, so runs stay separable ---
+
+    def _state(self, k: int) -> dict:
+        names = dict(self.model.named_parameters())
+        optimizer = {}
+        for name, parameter in names.items():
+            state = self.optimizer.state.get(parameter, {})
+            optimizer[name] = {key: (v[k : k + 1].cpu() if v.dim() else v.cpu()) for key, v in state.items()}
+        return {
+            "model": {name: p.detach()[k : k + 1].cpu() for name, p in names.items()},
+            "optimizer": optimizer,
+            "step": self.step,
+            "curve": [{key: (row[key][k] if key != "step" else row[key]) for key in row} for row in self.curve],
+            "spec": self.members[k].spec,
+            "key": self.members[k].key,
+        }
+
+    def save_resume(self):
+        for k, member in enumerate(self.members):
+            with atomic_path(member.directory / "resume.pt") as tmp:
+                torch.save(self._state(k), tmp)
+
+    def try_resume(self) -> bool:
+        """Continue from the members' resume checkpoints if all of them are at the same step."""
+        paths = [m.directory / "resume.pt" for m in self.members]
+        if not all(p.exists() for p in paths):
+            return False
+        states = [torch.load(p, weights_only=False) for p in paths]
+        if len({s["step"] for s in states}) != 1 or any(s["key"] != m.key for s, m in zip(states, self.members)):
+            return False
+        with torch.no_grad():
+            for name, parameter in self.model.named_parameters():
+                parameter.copy_(torch.cat([s["model"][name] for s in states]).to(self.device))
+                moments = states[0]["optimizer"][name]
+                if moments:
+                    self.optimizer.state[parameter] = {
+                        key: (torch.cat([s["optimizer"][name][key] for s in states]).to(self.device) if v.dim() else v.clone())
+                        for key, v in moments.items()
+                    }
+        self.step = states[0]["step"]
+        rows = len(states[0]["curve"])
+        self.curve = [
+            {"step": states[0]["curve"][i]["step"]} | {
+                key: torch.tensor([s["curve"][i][key] for s in states]).numpy() for key in ("loss", "query_mse")
+            }
+            for i in range(rows)
+        ]
+        return True
+
+    def save_outputs(self):
+        """Each run's model.pt, curve.parquet and train.log; then its resume checkpoint goes."""
+        for k, member in enumerate(self.members):
+            state = self._state(k)
+            with atomic_path(member.directory / "model.pt") as tmp:
+                torch.save({"model": state["model"], "spec": member.spec, "key": member.key, "step": self.step}, tmp)
+            metrics.write(curve_frame(member, state["curve"]), member.directory / "curve.parquet", member.spec)
+            last = state["curve"][-1]
+            write_text(
+                member.directory / "train.log",
+                f"run {member.key}\nspec {json.dumps(member.spec, sort_keys=True)}\n"
+                f"trained {self.step} steps in a group of {len(self.members)} on {self.device} "
+                f"({self.seconds:.1f} s for the group)\nfinal loss {last['loss']:.6g}, train query MSE {last['query_mse']:.6g}\n",
+            )
+            (member.directory / "resume.pt").unlink(missing_ok=True)
+
+
+def run_identity(spec: dict, key: str) -> dict:
+    """The run columns of the metrics schema for a trained run."""
+    return dict(
+        run_key=key, task=spec["task"], model=spec["model"],
+        attention="linear" if spec["model"] == "lsa" else spec["attention"], mask=spec["mask"],
+        n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"], shared=spec["shared"],
+        l2=spec["l2"], permute=spec["permute"], train_batches=spec["train_batches"], seed=spec["seed"],
+        eta=math.nan,
+    )
+
+
+def curve_frame(member: Member, curve: list) -> pd.DataFrame:
+    rows = [
+        run_identity(member.spec, member.key) | dict(
+            split="train", n_context=member.spec["n_context"], x_shift=0.0, layer=member.spec["n_layers"],
+            step=row["step"], metric=metric, value=float(row[metric]),
+        )
+        for row in curve
+        for metric in ("loss", "query_mse")
+    ]
+    return pd.DataFrame(rows)
+
+
+def train_group(members: list[Member], execution: dict, progress: bool = True) -> GroupTrainer:
+    """Train (or resume) a group and write every member's outputs."""
+    if execution["threads"]:
+        torch.set_num_threads(execution["threads"])
+    trainer = GroupTrainer(members, execution)
+    if trainer.try_resume():
+        print(f"resumed {len(members)} runs at step {trainer.step}")
+    trainer.train(progress=progress)
+    trainer.save_outputs()
+    return trainer

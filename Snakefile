@@ -5,17 +5,11 @@
     snakemake --cores 2 results/figures/fig2_stationary.pdf # one artifact and only what it needs
 """
 
-import os
-import sys
-from pathlib import Path
-
-# The rules call the package's CLI (python -m icl); make it importable here and in every job.
-PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
-sys.path.insert(0, PACKAGE_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p)
-
-from icl import artifacts, plan
-from icl import config as icl_config
+try:
+    from icl import artifacts, plan
+    from icl import config as icl_config
+except ImportError as error:
+    raise ImportError(f"{error}: install the pipeline's package first, with `pip install -e .`") from error
 
 
 configfile: "config.yaml"

@@ -2,16 +2,6 @@ FIGURES = [a.name for a in artifacts.available(config) if a.kind == "figure"]
 TABLES = [a.name for a in artifacts.available(config) if a.kind == "table"]
 
 
-def artifact_metrics(wildcards):
-    """The metrics tables one artifact reads, by name."""
-    artifact = artifacts.get(wildcards.name)
-    return {table: str(artifacts.metrics_path(table)) for table in artifacts.inputs(artifact, config)}
-
-
-def named_paths(wildcards, input):
-    return " ".join(f"{name}={path}" for name, path in input.items())
-
-
 rule figure:
     input:
         unpack(artifact_metrics),

@@ -26,5 +26,18 @@ def run_record(run, **extra):
     }
 
 
+# Training and evaluation ask for a GPU unless the config pins them to the CPU.
+GPUS_PER_JOB = 0 if config["execution"]["device"] == "cpu" else 1
+
 TRAIN_DATA = {str(run.train_data): run.train_data_spec() for run in PLAN.runs()}
 TEST_DATA = {str(run.test_data(config["evaluate"]["x_shifts"])): run.test_data_spec() for run in PLAN.runs()}
+
+
+def artifact_metrics(wildcards):
+    """The metrics tables one artifact reads, by name."""
+    artifact = artifacts.get(wildcards.name)
+    return {table: str(artifacts.metrics_path(table)) for table in artifacts.inputs(artifact, config)}
+
+
+def named_paths(wildcards, input):
+    return " ".join(f"{name}={path}" for name, path in input.items())

@@ -15,7 +15,7 @@ for group in PLAN.groups:
             f"results/logs/evaluate/{group.name}.log",
         threads: max(1, config["execution"]["threads"])
         resources:
-            gpu=1,
+            gpu=GPUS_PER_JOB,
             mem_mb=lambda wildcards, attempt: 4000 * attempt,
             runtime=lambda wildcards, attempt: 30 * attempt,
         conda:

@@ -10,7 +10,7 @@ PIDS="$STATE/pids"
 log() { echo "[slurm_down] $*" >&2; }
 
 # Is $1 still the daemon we started? (guards against pid reuse)
-ours() { [[ -r /proc/$1/comm ]] && [[ $(cat "/proc/$1/comm") == "$2" ]]; }
+ours() { [[ "$(cat "/proc/$1/comm" 2>/dev/null)" == "$2" ]]; }
 
 # Jobs still running (e.g. the run was killed by its timeout) would keep
 # their slurmstepd processes alive after slurmd exits: cancel them first.

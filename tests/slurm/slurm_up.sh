@@ -135,7 +135,10 @@ InactiveLimit=0
 KillWait=10
 GresTypes=gpu
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=$CPUS Sockets=$SOCKETS CoresPerSocket=$CPS ThreadsPerCore=$TPC RealMemory=$MEM Gres=gpu:1 State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+# Reject at submit time (sbatch error -> snakemake fails fast) what the node can
+# never run, instead of pending forever with Reason=PartitionConfig.
+EnforcePartLimits=ALL
+PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE MaxCPUsPerNode=$CPUS State=UP
 EOF
 
 # One fake GPU. File= is mandatory (else the node goes INVAL); /dev/null works.
@@ -145,6 +148,8 @@ NodeName=$NODE Name=gpu File=/dev/null
 EOF
 
 # -------------------------------------------------------------- daemons ----
+# A failed start must not leave half a cluster behind.
+trap 'rc=$?; ((rc)) && bash "$HERE/slurm_down.sh"; exit $rc' EXIT
 # Each daemon runs in foreground mode as a background job, so $! is the
 # daemon's own pid (setsid/setpriv exec in place, they do not fork) and the
 # daemon survives the end of this script.

@@ -203,3 +203,20 @@ def initialise(model: nn.Module, seeds: list[int]) -> None:
             elif isinstance(module, LinearAttentionLayer):
                 for matrix in (module.key, module.query, module.value, module.proj):
                     matrix[k].normal_(0.0, matrix.shape[-1] ** -0.5, generator=generator)
+
+
+def training_flops(config: ModelConfig, batch_size: int) -> float:
+    """Matmul FLOPs of one training step of one model: forward and backward (about 3x forward).
+
+    Per token and layer, the softmax block does 4 W^2 (attention projections) + 2 W F (MLP)
+    multiply-adds and 2 T W for the scores and the weighted sum; the probes and the input and
+    output maps are added once per layer or once. Used to report the fraction of a device's peak.
+    """
+    t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
+    if config.model == "softmax":
+        per_token = layers * (4 * w * w + 2 * w * f + 2 * t * w + w * config.output_dim)
+        per_token += config.input_dim * w + w * config.output_dim
+    else:
+        d = config.input_dim
+        per_token = layers * (4 * d * d + 2 * t * d)
+    return 3 * 2 * per_token * t * batch_size

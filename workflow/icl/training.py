@@ -74,23 +74,28 @@ class BatchOrder:
     """Per-model batch indices, a fresh permutation of the model's training set every epoch.
 
     The order is a pure function of (model seed, step), so a resumed run draws the same batches.
+    Permutations live on the device and are drawn once per epoch; a step only slices them, so
+    drawing a batch needs no transfer from the host.
     """
 
-    def __init__(self, seeds, sizes, batch_size):
+    def __init__(self, seeds, sizes, batch_size, device=torch.device("cpu")):
         self.seeds, self.sizes, self.batch_size = seeds, sizes, batch_size
+        self.batches = [size // batch_size for size in sizes]
         self.epoch = [None] * len(seeds)
-        self.permutation = [None] * len(seeds)
+        self.permutation = torch.zeros(len(seeds), max(sizes), dtype=torch.long, device=device)
+        self.offsets = torch.arange(batch_size, device=device)
+        self.batches_on_device = torch.tensor(self.batches, device=device)
 
     def indices(self, step: int) -> torch.Tensor:
-        rows = []
-        for k, (seed, size) in enumerate(zip(self.seeds, self.sizes)):
-            batches = size // self.batch_size
-            epoch, position = divmod(step, batches)
+        """[K, batch_size] row indices into each model's training set."""
+        for k, (seed, size, batches) in enumerate(zip(self.seeds, self.sizes, self.batches)):
+            epoch = step // batches
             if self.epoch[k] != epoch:
                 generator = torch.Generator().manual_seed(seed + epoch)
-                self.permutation[k], self.epoch[k] = torch.randperm(size, generator=generator), epoch
-            rows.append(self.permutation[k][position * self.batch_size : (position + 1) * self.batch_size])
-        return torch.stack(rows)
+                self.permutation[k, :size] = torch.randperm(size, generator=generator).to(self.permutation.device)
+                self.epoch[k] = epoch
+        start = (step % self.batches_on_device) * self.batch_size
+        return self.permutation.gather(1, start[:, None] + self.offsets)
 
 
 def ice_permutations(seeds, step, batch_size, n_context, permute) -> torch.Tensor:
@@ -114,15 +119,17 @@ class GroupTrainer:
     def __init__(self, members: list[Member], execution: dict):
         self.members = members
         self.spec = members[0].spec
+        output_dim = tasks.get(self.spec["task"]).output_dim
         for member in members:
             differing = [k for k in GROUP_KEYS if member.spec[k] != self.spec[k]]
+            if tasks.get(member.spec["task"]).output_dim != output_dim:
+                differing.append("task (output size)")
             if differing:
                 raise ValueError(f"run {member.key} differs from its group in {differing}")
         self.execution = execution
         self.device = resolve_device(execution["device"])
         self.n_context = self.spec["n_context"]
-        self.output_dim = tasks.get(self.spec["task"]).output_dim
-        self.config = models.ModelConfig.from_spec(self.spec, self.output_dim)
+        self.config = models.ModelConfig.from_spec(self.spec, output_dim)
         self.seeds = [m.seed for m in members]
         self._load_data()
         self.mask = torch.stack([masks.visibility(m.spec["mask"], self.n_context, self.spec["n_queries"]) for m in members]).to(self.device)
@@ -133,13 +140,13 @@ class GroupTrainer:
         s = self.spec
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=s["learning_rate"], betas=(s["beta1"], s["beta2"]), eps=s["adam_eps"],
-            weight_decay=s["weight_decay"],
+            weight_decay=s["weight_decay"], fused=self.device.type == "cuda",
         )
         self.step = 0
         self.curve = []
         self.loss_fn = self._loss
-        if execution["compile"]:
-            self.loss_fn = torch.compile(self._loss)
+        if execution["compile"] != "off":
+            self.loss_fn = torch.compile(self._loss, mode=execution["compile"])
 
     def _load_data(self):
         """Unique training sets on the device, and each model's index into them."""
@@ -151,10 +158,10 @@ class GroupTrainer:
         self.y = torch.stack([pad(s["y"]) for s in sets]).to(self.device)
         self.dataset_of = torch.tensor([paths.index(m.train_data) for m in self.members], device=self.device)
         sizes = [len(sets[paths.index(m.train_data)]["x"]) for m in self.members]
-        self.order = BatchOrder(self.seeds, sizes, self.spec["batch_size"])
+        self.order = BatchOrder(self.seeds, sizes, self.spec["batch_size"], self.device)
 
     def batch(self, step):
-        rows = self.order.indices(step).to(self.device, non_blocking=True)
+        rows = self.order.indices(step)
         x = self.x[self.dataset_of[:, None], rows]
         y = self.y[self.dataset_of[:, None], rows]
         permute = [m.spec["permute"] for m in self.members]
@@ -176,23 +183,29 @@ class GroupTrainer:
         probe = query_loss(probes[:, :, :, n:], y[:, :, n:]).sum(0)
         return query + self.l2_weight * ice + probe, query
 
+    def train_step(self):
+        """One optimiser step of every model; returns the per-model losses and query MSEs, on the device."""
+        s = self.spec
+        lr = learning_rate(self.step, s["steps"], s["learning_rate"], s["warmup_fraction"])
+        for param_group in self.optimizer.param_groups:
+            param_group["lr"] = lr
+        loss, query = self.loss_fn(*self.batch(self.step))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.optimizer.step()
+        self.step += 1
+        return loss.detach(), query.detach()
+
     def train(self, progress: bool = True):
         s, every = self.spec, self.execution["log_every"]
         set_precision(s["precision"])
         bar = tqdm(total=s["steps"], initial=self.step, disable=not progress, mininterval=2, desc="train")
         started = time.perf_counter()
         while self.step < s["steps"]:
-            lr = learning_rate(self.step, s["steps"], s["learning_rate"], s["warmup_fraction"])
-            for param_group in self.optimizer.param_groups:
-                param_group["lr"] = lr
-            loss, query = self.loss_fn(*self.batch(self.step))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            self.optimizer.step()
-            self.step += 1
+            loss, query = self.train_step()
             bar.update()
             if self.step % every == 0 or self.step == s["steps"]:
-                self._record(loss.detach().cpu(), query.detach().cpu())  # the only host sync
+                self._record(loss.cpu(), query.cpu())  # the only host sync
                 bar.set_postfix(loss=f"{self.curve[-1]['loss'].mean():.3g}")
             if self.step % self.execution["checkpoint_every"] == 0 and self.step < s["steps"]:
                 self.save_resume()

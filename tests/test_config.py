@@ -1,0 +1,73 @@
+"""A bad config stops with a message naming the key, the value and what is allowed, before any job runs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from icl import config, plan
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_fill_every_section():
+    filled = config.validate({})
+    assert filled["model"]["n_layers"] == 24 and filled["train"]["learning_rate"] == 1e-4
+    assert filled["theory"]["eta_sweep"] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2]
+    assert filled["sweeps"] == {}
+
+
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        ({"seeds": 0}, "config.seeds = 0 is out of range; it must be >= 1"),
+        ({"model": {"attention": "cosine"}}, "config.model.attention = 'cosine' is not allowed; choose one of ['dot', 'rbf']"),
+        ({"data": {"x_dim": "sixteen"}}, "config.data.x_dim = 'sixteen' has the wrong type; expected integer"),
+        ({"train": {"warmup_fraction": 1.5}}, "config.train.warmup_fraction = 1.5 is out of range; it must be <= 1"),
+        ({"data": {"tsk": "lr"}}, "config.data: unknown key 'tsk'; allowed keys:"),
+        ({"theory": {"eta_sweep": [0.1, -1]}}, "config.theory.eta_sweep.1 = -1 is out of range; it must be > 0"),
+        ({"sweeps": {"t": {"grid": {"mask": ["prefix"]}, "variants": [{"shard": True}]}}}, "config.sweeps.t: unknown run key 'shard'"),
+        ({"sweeps": {"t": {"variants": [{}]}}}, "config.sweeps.t: 'grid' is a required property"),
+    ],
+)
+def test_bad_value_names_key_value_and_allowed(bad, expected):
+    with pytest.raises(config.ConfigError) as error:
+        config.validate(bad)
+    assert expected in str(error.value)
+
+
+def test_bad_value_inside_a_sweep_names_the_sweep():
+    bad = config.validate({"sweeps": {"s": {"grid": {"mask": ["prefix", "casual"]}}}})
+    with pytest.raises(config.ConfigError, match=r"sweeps.s run .*mask.*'casual' is not allowed; choose one of \['prefix', 'causal'\]"):
+        plan.make_plan(bad)
+
+
+def test_heads_must_divide_width():
+    bad = config.validate({"model": {"width": 30, "heads": 4}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}})
+    with pytest.raises(config.ConfigError, match="heads = 4 must divide width = 30"):
+        plan.make_plan(bad)
+
+
+def test_shortened_prompt_longer_than_the_prompt_is_rejected():
+    bad = config.validate({"data": {"n_context": 10}, "evaluate": {"n_context": [16]}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}})
+    with pytest.raises(config.ConfigError, match=r"evaluate.n_context \[16\] exceeds n_context = 10"):
+        plan.make_plan(bad)
+
+
+def test_shipped_configs_are_valid():
+    for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml")), REPO / "tests" / "data" / "tiny.yaml"]:
+        plan.make_plan(config.load(path))
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"model": {"attention": "cosine"}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(bad), "--cores", "1"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "model.attention = 'cosine' is not allowed; choose one of ['dot', 'rbf']" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,104 @@
+"""The real `snakemake` on a tiny config, end to end, and the DAG's promises."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from icl import artifacts, config, metrics, plan
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "tiny.yaml"
+
+
+def snakemake(workdir, *args, check=True):
+    # Targets come first: options such as --configfile and --quiet take several values.
+    command = [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(TINY)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def planned_jobs(workdir, *targets) -> dict:
+    """Rule name -> job count of a dry run."""
+    out = snakemake(workdir, *targets, "-n", "--quiet", "rules").stdout
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pipeline")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_every_artifact_is_built_and_not_empty(finished):
+    tiny = config.load(TINY)
+    for artifact in artifacts.available(tiny):
+        for path in artifact.outputs:
+            assert (finished / path).stat().st_size > 0, path
+    assert len(artifacts.available(tiny)) == len(artifacts.ARTIFACTS)
+
+
+def test_metrics_tables_have_the_schema_and_the_config(finished):
+    for path in (finished / "results" / "metrics").glob("*.parquet"):
+        table = pq.read_table(path)
+        assert table.schema.equals(metrics.SCHEMA, check_metadata=False), path
+        assert table.schema.metadata[b"schema_version"] == metrics.SCHEMA_VERSION.encode()
+        assert metrics.config_of(path), path
+        assert table.num_rows > 0
+
+
+def test_each_run_has_its_own_outputs_and_no_leftovers(finished):
+    tiny = plan.make_plan(config.load(TINY))
+    for run in tiny.runs():
+        for name in ("model.pt", "curve.parquet", "train.log", "metrics.parquet"):
+            assert (finished / run.file(name)).stat().st_size > 0
+        assert not (finished / run.file("resume.pt")).exists()
+    assert not list((finished / "results").rglob(".*.tmp*"))
+
+
+def test_tables_put_the_paper_beside_ours(finished):
+    table1 = pd.read_csv(finished / "results" / "tables" / "table1.csv")
+    assert set(table1["row"]) == {"PrefixLM-SL", "CausalLM-SL", "PrefixLM-UL", "CausalLM-UL"}
+    assert table1.loc[(table1["row"] == "CausalLM-SL") & (table1["task"] == "lr"), "paper"].item() == 0.19
+    assert (table1["seeds"] == 2).all()
+    paired = pd.read_csv(finished / "results" / "tables" / "paired_comparison.csv")
+    assert {"ratio", "ratio_ci_low", "ratio_ci_high", "p_value"} <= set(paired.columns)
+
+
+def test_a_finished_pipeline_has_nothing_left_to_do(finished):
+    assert "Nothing to be done" in snakemake(finished, "-n").stdout
+
+
+def test_a_theory_figure_builds_only_the_theory(tmp_path):
+    jobs = planned_jobs(tmp_path, "results/figures/fig2_stationary.pdf")
+    assert jobs == {"theory": 1, "figure": 1}
+
+
+def test_fig3_trains_only_the_groups_of_its_sweep(tmp_path):
+    jobs = planned_jobs(tmp_path, "results/figures/fig3_probe_layers.pdf")
+    trained = [rule for rule in jobs if rule.startswith("train_") and rule != "train_data"]
+    assert trained and all(rule.startswith("train_table1_") for rule in trained)
+    assert "aggregate" in jobs and jobs["aggregate"] == 1
+
+
+def test_a_run_shared_by_two_sweeps_is_trained_once():
+    tiny = plan.make_plan(config.load(TINY))
+    shared = {r.key for r in tiny.sweeps["table1"]} & {r.key for r in tiny.sweeps["fig6"]}
+    assert shared, "tiny config should make fig6 reuse table1's SL lr runs"
+    grouped = [run.key for group in tiny.groups for run in group.runs]
+    assert len(grouped) == len(set(grouped)) == len(tiny.runs())
+
+
+def test_workflow_is_lint_clean():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "-s", str(REPO / "Snakefile")],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr

@@ -1,0 +1,389 @@
+"""Training many models as one batched computation, and the trainer's guarantees.
+
+- K models trained together follow the trajectories they follow alone: the group shares only the
+  shape and the schedule, never data, mask, regulariser or batch order.
+- A run killed at any time resumes from its last checkpoint to the very weights of an
+  uninterrupted run, and never leaves half-written outputs.
+- A diverged run stops with an error that names it.
+- The schedule is the paper's: linear warm-up over the first 20% of the steps, then cosine decay.
+"""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from icl import config, data, plan, training
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def spec(**overrides):
+    cfg = config.validate({})
+    base = {**cfg["data"], **cfg["model"], **cfg["train"], "seed": 0}
+    base.update(
+        x_dim=3, n_context=6, n_queries=2, train_batches=4, batch_size=4,
+        n_layers=2, width=8, heads=2, ffn_width=16, steps=20, learning_rate=1e-2,
+    )
+    base.update(overrides)
+    return base
+
+
+def member(root: Path, s: dict, name: str = "runs") -> training.Member:
+    """A run with its key, its own directory under root/name and its training set saved under root/data."""
+    key = plan.stable_hash(s)
+    train_data = root / "data" / f"{plan.stable_hash({k: s[k] for k in plan.DATA_KEYS + ('seed', 'train_batches')})}.pt"
+    if not train_data.exists():
+        data.save(data.training_set(s), train_data)
+    return training.Member(spec=s, key=key, directory=root / name / key, train_data=train_data)
+
+
+def execution(**overrides):
+    return dict(
+        group_size=8, memory_budget_gb=1, device="cpu", compile=False, threads=1, checkpoint_every=1000,
+        log_every=5,
+    ) | overrides
+
+
+def saved_weights(m: training.Member) -> dict:
+    return torch.load(m.directory / "model.pt", weights_only=False)["model"]
+
+
+def curve(m: training.Member) -> pd.DataFrame:
+    return pd.read_parquet(m.directory / "curve.parquet").sort_values(["step", "metric"]).reset_index(drop=True)
+
+
+def initial_weights(m: training.Member, s: dict) -> dict:
+    from icl import models, tasks
+
+    model = models.build(1, models.ModelConfig.from_spec(s, tasks.get(s["task"]).output_dim))
+    models.initialise(model, [m.seed])
+    return {name: p.detach() for name, p in model.named_parameters()}
+
+
+# --- K batched = K sequential ---
+
+
+def test_a_group_trains_each_model_as_if_it_were_alone(tmp_path):
+    specs = [
+        spec(task="lr", mask="prefix", seed=0, l2=True),
+        spec(task="nlr", mask="causal", seed=1, permute=True),
+        spec(task="lr", mask="causal", seed=2, train_batches=2),  # a smaller training set, padded in the group
+    ]
+    group = [member(tmp_path, s, "group") for s in specs]
+    trainer = training.train_group(group, execution(), progress=False)
+    assert trainer.step == 20
+    for s in specs:
+        alone = member(tmp_path, s, "alone")
+        training.train_group([alone], execution(), progress=False)
+        together = next(m for m in group if m.key == alone.key)
+
+        weights, reference = saved_weights(together), saved_weights(alone)
+        assert weights.keys() == reference.keys()
+        start = initial_weights(alone, s)
+        moved = max((reference[name][0] - start[name][0]).abs().max().item() for name in reference)
+        assert moved > 1e-2, "training must move the weights for this comparison to mean anything"
+        for name in reference:
+            assert weights[name].shape[0] == 1
+            torch.testing.assert_close(weights[name], reference[name], rtol=0, atol=1e-5, msg=f"{s['task']} {s['mask']}: {name}")
+
+        got, expected = curve(together), curve(alone)
+        assert list(got["step"].unique()) == [5, 10, 15, 20]
+        assert set(got["metric"]) == {"loss", "query_mse"}
+        pd.testing.assert_frame_equal(got.drop(columns="value"), expected.drop(columns="value"))
+        assert got["value"].tolist() == pytest.approx(expected["value"].tolist(), rel=1e-5, abs=1e-6)
+        assert (together.directory / "train.log").read_text().startswith(f"run {together.key}\n")
+        assert not (together.directory / "resume.pt").exists()
+
+    # the three members are three different models
+    finals = [saved_weights(m)["head.weight"] for m in group]
+    assert (finals[0] - finals[1]).abs().max() > 1e-4 and (finals[0] - finals[2]).abs().max() > 1e-4
+
+
+def test_a_group_that_differs_in_shape_is_rejected(tmp_path):
+    members = [member(tmp_path, spec(seed=0)), member(tmp_path, spec(seed=1, width=16))]
+    with pytest.raises(ValueError, match="width"):
+        training.GroupTrainer(members, execution())
+    members = [member(tmp_path, spec(seed=0)), member(tmp_path, spec(seed=1, learning_rate=1e-3))]
+    with pytest.raises(ValueError, match="learning_rate"):
+        training.GroupTrainer(members, execution())
+
+
+def test_the_l2_regulariser_adds_the_mean_squared_ice_output(tmp_path):
+    """l2 runs add l2_weight * mean_j ||f(ICE_j)||^2 to the query loss; other runs do not."""
+    plain, regularised = spec(), spec(l2=True, l2_weight=0.5)
+    # the same key gives the same seed, so both models start from the same weights and batches
+    members = [
+        training.Member(spec=s, key="same", directory=tmp_path / name, train_data=member(tmp_path, s).train_data)
+        for s, name in ((plain, "plain"), (regularised, "l2"))
+    ]
+    trainer = training.GroupTrainer(members, execution())
+    x, y = trainer.batch(0)
+    with torch.no_grad():
+        loss, query = trainer._loss(x, y)
+        output, _ = trainer.model(training.tokens(x, y, 6), trainer.mask)
+    torch.testing.assert_close(query[0], query[1])
+    ice_mse = (output[1, :, :6] ** 2).sum(-1).mean()
+    assert ice_mse > 0
+    torch.testing.assert_close(loss[1] - loss[0], 0.5 * ice_mse, rtol=1e-4, atol=1e-8)
+
+
+def test_tokens_hide_the_query_labels():
+    x = torch.randn(2, 5, 3)
+    y = torch.randn(2, 5, 1)
+    tokens = training.tokens(x, y, n_context=3)
+    assert tokens.shape == (2, 5, 4)
+    torch.testing.assert_close(tokens[:, :3, :1], y[:, :3])  # ICE: [y; x]
+    assert (tokens[:, 3:, :1] == 0).all()  # query: [0; x]
+    torch.testing.assert_close(tokens[..., 1:], x)
+    assert (y[:, 3:] != 0).all()  # and the caller's labels are untouched
+
+
+# --- a killed run resumes to the same weights ---
+
+
+def _cli_runs(members):
+    return json.dumps([
+        dict(spec=m.spec, key=m.key, directory=str(m.directory), train_data=str(m.train_data), test_data=str(m.train_data))
+        for m in members
+    ])
+
+
+def _command(members, exe):
+    return [sys.executable, "-m", "icl", "train", "--quiet", "--runs", _cli_runs(members), "--execution", json.dumps(exe)]
+
+
+def _environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "workflow"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.pop("ICL_FAULT_DRILL", None)
+    return env
+
+
+def _temporary_files(directory: Path):
+    return sorted(p.name for p in directory.rglob(".*.tmp*"))
+
+
+def _kill_after_a_checkpoint(members, exe):
+    """Start training, SIGKILL it once every member has a resume checkpoint; None if it finished first."""
+    process = subprocess.Popen(_command(members, exe), cwd=REPO, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if all((m.directory / "resume.pt").exists() for m in members):
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.002)
+    finally:
+        if process.poll() is None and time.monotonic() >= deadline:
+            process.kill()
+        _, stderr = process.communicate()
+    if process.returncode != -signal.SIGKILL:
+        assert process.returncode == 0, f"training failed before the kill:\n{stderr.decode()[-2000:]}"
+        return None
+    return process.returncode
+
+
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    specs = [spec(mask="prefix", seed=0, l2=True), spec(mask="causal", seed=1, permute=True)]
+    exe = execution(checkpoint_every=50, log_every=10)
+    for attempt, steps in enumerate((300, 1200, 4800)):
+        root = tmp_path / f"attempt{attempt}"
+        s_steps = [s | {"steps": steps} for s in specs]
+        killed = [member(root, s, "killed") for s in s_steps]
+        if _kill_after_a_checkpoint(killed, exe) is None:
+            continue  # it finished before the kill: retry with a longer run
+        resume_steps = {torch.load(m.directory / "resume.pt", weights_only=False)["step"] for m in killed}
+        if len(resume_steps) != 1 or _temporary_files(root):
+            continue  # the kill landed inside a checkpoint write (rare): try again
+        break
+    else:
+        pytest.fail("could not kill the training process mid-way in 3 attempts (it always finished or was killed mid-write)")
+    (resumed_at,) = resume_steps
+    assert 0 < resumed_at < steps and resumed_at % 50 == 0
+
+    # killed mid-way: no outputs yet, not even partial ones, and no temporary files
+    for m in killed:
+        assert not (m.directory / "model.pt").exists()
+        assert not (m.directory / "curve.parquet").exists()
+        assert not (m.directory / "train.log").exists()
+    assert _temporary_files(root) == []
+
+    # the same command again: it resumes, then completes
+    done = subprocess.run(_command(killed, exe), cwd=REPO, env=_environment(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resumed 2 runs at step {resumed_at}" in done.stdout, done.stdout
+    assert _temporary_files(root) == []
+
+    uninterrupted = [member(root, s, "uninterrupted") for s in s_steps]
+    training.train_group(uninterrupted, exe, progress=False)
+    for a, b in zip(killed, uninterrupted):
+        assert not (a.directory / "resume.pt").exists()
+        weights, reference = saved_weights(a), saved_weights(b)
+        assert weights.keys() == reference.keys()
+        for name in reference:
+            torch.testing.assert_close(weights[name], reference[name], rtol=0, atol=1e-6, msg=name)
+        got, expected = curve(a), curve(b)
+        assert got["step"].max() == steps and got["step"].min() == 10  # the steps before the kill are kept
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=0, atol=1e-6)
+
+
+# --- divergence ---
+
+
+def test_a_huge_learning_rate_raises_divergence_naming_the_run(tmp_path):
+    m = member(tmp_path, spec(model="lsa", learning_rate=1e6, steps=50))
+    with pytest.raises(training.DivergenceError) as error:
+        training.train_group([m], execution(log_every=1), progress=False)
+    assert str(m.directory) in str(error.value)
+    assert not (m.directory / "model.pt").exists()
+
+
+def test_infinite_data_raises_divergence_naming_only_the_bad_run(tmp_path):
+    good = member(tmp_path, spec(seed=0))
+    s = spec(seed=1)
+    bad = member(tmp_path, s)
+    corrupted = data.load(bad.train_data)
+    corrupted["x"][:, 2, 0] = math.inf
+    data.save(corrupted, bad.train_data)
+    with pytest.raises(training.DivergenceError) as error:
+        training.train_group([good, bad], execution(log_every=1), progress=False)
+    message = str(error.value)
+    assert str(bad.directory) in message
+    assert str(good.directory) not in message
+
+
+# --- the schedule ---
+
+
+@pytest.mark.parametrize("total", [10, 100, 1000])
+def test_learning_rate_warms_up_linearly_then_decays_by_a_cosine(total):
+    peak = 3e-4
+    lr = [training.learning_rate(step, total, peak, 0.2) for step in range(total)]
+    warmup = int(0.2 * total)
+    assert lr[warmup - 1] == pytest.approx(peak) and max(lr) == pytest.approx(peak)
+    # linear warm-up: equal increments from peak / warmup up to the peak
+    increments = [b - a for a, b in zip(lr[:warmup], lr[1:warmup])]
+    assert lr[0] == pytest.approx(peak / warmup)
+    assert all(inc == pytest.approx(peak / warmup) for inc in increments)
+    # then monotone decay to about zero, through half the peak half way through the decay
+    decay = lr[warmup:]
+    assert all(b <= a for a, b in zip(decay, decay[1:]))
+    assert decay[0] == pytest.approx(peak)
+    # the last step is one step short of the end of the cosine, where it reaches 0
+    assert lr[-1] == pytest.approx(peak * 0.5 * (1 - math.cos(math.pi / (total - warmup))))
+    assert lr[-1] < 0.05 * peak and (total < 100 or lr[-1] < 1e-3 * peak)
+    assert training.learning_rate(total, total, peak, 0.2) == pytest.approx(0.0, abs=1e-15)
+    middle = warmup + (total - warmup) // 2
+    assert lr[middle] == pytest.approx(peak * 0.5 * (1 + math.cos(math.pi * (middle - warmup) / (total - warmup))))
+    if (total - warmup) % 2 == 0:
+        assert lr[middle] == pytest.approx(peak / 2)
+
+
+def test_learning_rate_without_warmup_starts_at_the_peak():
+    assert training.learning_rate(0, 100, 1.0, 0.0) == pytest.approx(1.0)
+    assert training.learning_rate(50, 100, 1.0, 0.0) == pytest.approx(0.5)
+
+
+def test_training_follows_the_schedule(tmp_path):
+    m = member(tmp_path, spec(steps=10))
+    trainer = training.GroupTrainer([m], execution())
+    seen = []
+    step = trainer.optimizer.step
+
+    def record():
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+        return step()
+
+    trainer.optimizer.step = record
+    trainer.train(progress=False)
+    assert seen == pytest.approx([training.learning_rate(i, 10, 1e-2, 0.2) for i in range(10)])
+
+
+# --- batch order ---
+
+
+def test_each_epoch_is_a_permutation_of_the_models_own_training_set():
+    seeds, sizes, batch = [7, 8], [24, 12], 4
+    order = training.BatchOrder(seeds, sizes, batch)
+    for k, size in enumerate(sizes):
+        batches = size // batch
+        for epoch in range(3):
+            seen = torch.cat([order.indices(epoch * batches + i)[k] for i in range(batches)])
+            assert sorted(seen.tolist()) == list(range(size)), (k, epoch)
+    epochs = [torch.cat([order.indices(e * 6 + i)[0] for i in range(6)]) for e in range(2)]
+    assert not torch.equal(epochs[0], epochs[1])  # a fresh order every epoch
+    assert not torch.equal(epochs[0], torch.arange(24))
+
+
+def test_batch_order_depends_on_the_models_seed():
+    a = training.BatchOrder([1, 2], [40, 40], 4)
+    b = training.BatchOrder([1, 3], [40, 40], 4)
+    first = torch.stack([a.indices(s) for s in range(10)])
+    second = torch.stack([b.indices(s) for s in range(10)])
+    assert torch.equal(first[:, 0], second[:, 0])  # model 0 has the same seed: the same order
+    assert not torch.equal(first[:, 1], second[:, 1])
+    assert not torch.equal(first[:, 0], first[:, 1])
+
+
+def test_batch_indices_are_a_pure_function_of_the_step():
+    sequential = training.BatchOrder([5, 6], [16, 32], 4)
+    expected = {step: sequential.indices(step) for step in range(40)}
+    for step in (33, 2, 17, 39, 0, 17, 8):  # out of order, repeated, on fresh and reused orders
+        torch.testing.assert_close(training.BatchOrder([5, 6], [16, 32], 4).indices(step), expected[step], rtol=0, atol=0)
+        torch.testing.assert_close(sequential.indices(step), expected[step], rtol=0, atol=0)
+
+
+# --- ICE permutations ---
+
+
+def test_ice_permutations_permute_only_where_asked():
+    orders = training.ice_permutations([1, 2, 3], step=4, batch_size=5, n_context=7, permute=[False, True, True])
+    assert orders.shape == (3, 5, 7)
+    assert torch.equal(orders[0], torch.arange(7).expand(5, 7))
+    for k in (1, 2):
+        assert torch.equal(orders[k].sort(-1).values, torch.arange(7).expand(5, 7))
+        assert not torch.equal(orders[k], torch.arange(7).expand(5, 7))
+    assert not torch.equal(orders[1], orders[2])
+    assert not torch.equal(orders[1, 0], orders[1, 1])  # one order per sequence
+
+
+def test_ice_permutations_are_deterministic_in_seed_and_step():
+    again = training.ice_permutations([1, 2], 4, 5, 7, [True, True])
+    torch.testing.assert_close(again, training.ice_permutations([1, 2], 4, 5, 7, [True, True]), rtol=0, atol=0)
+    assert not torch.equal(again, training.ice_permutations([1, 2], 5, 5, 7, [True, True]))
+    assert not torch.equal(again[0], training.ice_permutations([9, 2], 4, 5, 7, [True, True])[0])
+
+
+def test_permuted_batches_keep_each_label_with_its_x(tmp_path):
+    """Shuffling the ICE order moves (x, y) pairs together and leaves the queries in place."""
+    permuted, plain = spec(seed=0, permute=True), spec(seed=0)
+    members = [
+        training.Member(spec=s, key="same", directory=tmp_path / name, train_data=member(tmp_path, s).train_data)
+        for s, name in ((plain, "plain"), (permuted, "permuted"))
+    ]
+    trainer = training.GroupTrainer(members, execution())
+    x, y = trainer.batch(3)
+    assert not torch.equal(x[0, :, :6], x[1, :, :6])
+    torch.testing.assert_close(x[1, :, 6:], x[0, :, 6:], rtol=0, atol=0)
+    torch.testing.assert_close(y[1, :, 6:], y[0, :, 6:], rtol=0, atol=0)
+    # every permuted ICE is one of the sequence's ICEs, with its own label
+    pairs = lambda k: torch.cat([x[k, :, :6], y[k, :, :6]], -1)  # noqa: E731
+    for b in range(x.shape[1]):
+        assert sorted(map(tuple, pairs(1)[b].tolist())) == sorted(map(tuple, pairs(0)[b].tolist()))

@@ -5,18 +5,24 @@
     snakemake --cores 2 results/figures/fig2_stationary.pdf # one artifact and only what it needs
 """
 
+import os
+
 try:
-    from icl import artifacts, plan
+    from icl import artifacts, captions, plan
     from icl import config as icl_config
 except ImportError as error:
     raise ImportError(f"{error}: install the pipeline's package first, with `pip install -e .`") from error
 
 
-configfile: "config.yaml"
+# The default config sits beside this file, so a run with --directory elsewhere still finds it.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 icl_config.validate(config)
 PLAN = plan.make_plan(config)
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -26,6 +32,14 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/artifacts.smk"
+
+
+# Light steps run where Snakemake runs, also under a cluster executor.
+localrules:
+    all,
+    aggregate,
+    figure,
+    table,
 
 
 rule all:

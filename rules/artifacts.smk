@@ -7,11 +7,17 @@ rule figure:
         unpack(artifact_metrics),
     output:
         pdf="results/figures/{name}.pdf",
-        png="results/figures/{name}.png",
+        png=report(
+            "results/figures/{name}.png",
+            caption="../workflow/report/artifact.rst",
+            category="Figures",
+            labels={"artifact": "{name}"},
+        ),
     wildcard_constraints:
         name="|".join(FIGURES),
     params:
         metrics=named_paths,
+        caption=lambda wildcards: captions.caption(wildcards.name, config),
     log:
         "results/logs/figures/{name}.log",
     conda:
@@ -24,12 +30,18 @@ rule table:
     input:
         unpack(artifact_metrics),
     output:
-        csv="results/tables/{name}.csv",
+        csv=report(
+            "results/tables/{name}.csv",
+            caption="../workflow/report/artifact.rst",
+            category="Tables",
+            labels={"artifact": "{name}"},
+        ),
         md="results/tables/{name}.md",
     wildcard_constraints:
         name="|".join(TABLES) or "^$",
     params:
         metrics=named_paths,
+        caption=lambda wildcards: captions.caption(wildcards.name, config),
     log:
         "results/logs/tables/{name}.log",
     conda:

@@ -56,7 +56,7 @@ def member(root: Path, s: dict, name: str = "runs") -> training.Member:
 
 def execution(**overrides):
     return dict(
-        group_size=8, memory_budget_gb=1, device="cpu", compile=False, threads=1, checkpoint_every=1000,
+        group_size=8, memory_budget_gb=1, device="cpu", compile="off", threads=1, checkpoint_every=1000,
         log_every=5,
     ) | overrides
 
@@ -87,8 +87,8 @@ def test_a_group_trains_each_model_as_if_it_were_alone(tmp_path):
         spec(task="lr", mask="causal", seed=2, train_batches=2),  # a smaller training set, padded in the group
     ]
     group = [member(tmp_path, s, "group") for s in specs]
-    trainer = training.train_group(group, execution(), progress=False)
-    assert trainer.step == 20
+    trainers = training.train_group(group, execution(), progress=False)
+    assert len(trainers) == 1 and trainers[0].step == 20
     for s in specs:
         alone = member(tmp_path, s, "alone")
         training.train_group([alone], execution(), progress=False)
@@ -387,3 +387,16 @@ def test_permuted_batches_keep_each_label_with_its_x(tmp_path):
     pairs = lambda k: torch.cat([x[k, :, :6], y[k, :, :6]], -1)  # noqa: E731
     for b in range(x.shape[1]):
         assert sorted(map(tuple, pairs(1)[b].tolist())) == sorted(map(tuple, pairs(0)[b].tolist()))
+
+
+def test_a_group_over_the_memory_budget_trains_in_passes_with_the_same_results(tmp_path):
+    specs = [spec(task="lr", mask=mask, seed=seed) for seed in (0, 1) for mask in ("prefix", "causal")]
+    one_pass = [member(tmp_path, s, "one") for s in specs]
+    assert len(training.train_group(one_pass, execution(), progress=False)) == 1
+    per_model = training.models_per_pass(one_pass, 1.0) ** -1  # budget (GB) that fits exactly one model
+    split = [member(tmp_path, s, "split") for s in specs]
+    trainers = training.train_group(split, execution(memory_budget_gb=1.5 * per_model), progress=False)
+    assert [len(t.members) for t in trainers] == [1, 1, 1, 1]
+    for a, b in zip(one_pass, split):
+        for name, value in saved_weights(a).items():
+            torch.testing.assert_close(saved_weights(b)[name], value, atol=1e-5, rtol=0)

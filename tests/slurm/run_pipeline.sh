@@ -20,7 +20,8 @@
 #    b) >= 1 job FAILED (the drill) and snakemake still exited 0;
 #    c) the drill marker exists;
 #    d) nothing half-written under the results dir (*.tmp*, *.part*, ...),
-#       no snakemake "incomplete" records, and a dry run has nothing to do.
+#       no snakemake "incomplete" records, and a dry run (same profile,
+#       config and extra args) has nothing to do.
 # 4. slurm_down.sh always runs (trap), also on failure or Ctrl-C.
 #
 # Environment knobs:

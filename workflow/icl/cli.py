@@ -32,10 +32,16 @@ def fault_drill() -> None:
     Used to test that a workflow recovers through retries; the marker makes the retry succeed.
     """
     marker = os.environ.get("ICL_FAULT_DRILL")
-    if marker and not Path(marker).exists():
-        Path(marker).parent.mkdir(parents=True, exist_ok=True)
-        Path(marker).write_text(f"failed once on purpose: {' '.join(sys.argv)}\n")
-        raise SystemExit(f"fault drill: failing this attempt on purpose (marker {marker})")
+    if not marker:
+        return
+    Path(marker).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # only one job can win
+    except FileExistsError:
+        return
+    os.write(handle, f"failed once on purpose: {' '.join(sys.argv[1:3])}\n".encode())
+    os.close(handle)
+    raise SystemExit(f"fault drill: failing this attempt on purpose (marker {marker})")
 
 
 def cmd_theory(args):
@@ -152,6 +158,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = parser().parse_args(argv)
     fault_drill()
+    if args.command not in ("train", "evaluate"):
+        import torch
+
+        # Small tensor work: one thread is fastest, and extra threads stall when the cores are busy.
+        torch.set_num_threads(1)
     args.func(args)
 
 

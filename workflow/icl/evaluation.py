@@ -33,6 +33,8 @@ def _masks(members, n_visible, device):
 
 @torch.no_grad()
 def evaluate_group(members, test_paths, settings: dict, execution: dict) -> None:
+    if execution["threads"]:
+        torch.set_num_threads(execution["threads"])
     device = resolve_device(execution["device"])
     model, steps = load_group(members, device)
     spec = members[0].spec

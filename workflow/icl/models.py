@@ -220,3 +220,19 @@ def training_flops(config: ModelConfig, batch_size: int) -> float:
         d = config.input_dim
         per_token = layers * (4 * d * d + 2 * t * d)
     return 3 * 2 * per_token * t * batch_size
+
+
+def training_bytes(config: ModelConfig, batch_size: int) -> float:
+    """Rough device memory of one model in training: weights with their gradient and two Adam moments,
+    plus the activations autograd keeps (per token and layer: the block's inputs and projections,
+    the MLP's hidden layer, the attention weights and the probe), in float32."""
+    t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
+    blocks = 1 if config.shared else layers
+    if config.model == "softmax":
+        parameters = blocks * (4 * w * w + 2 * w * f) + t * w + layers * 2 * w + (config.input_dim + 2) * w
+        per_token_layer = 10 * w + 2 * f + 2 * config.heads * t
+    else:
+        parameters = blocks * 4 * config.input_dim**2
+        per_token_layer = 6 * config.input_dim + 2 * t
+    activations = batch_size * t * layers * per_token_layer
+    return 4.0 * (4 * parameters + 1.5 * activations)

@@ -308,13 +308,38 @@ def curve_frame(member: Member, curve: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def train_group(members: list[Member], execution: dict, progress: bool = True) -> GroupTrainer:
-    """Train (or resume) a group and write every member's outputs."""
+def models_per_pass(members: list[Member], budget_gb: float) -> int:
+    """How many of the group's models fit the memory budget at once (at least one)."""
+    spec = members[0].spec
+    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
+    per_model = models.training_bytes(config, spec["batch_size"])
+    sequences = spec["train_batches"] * spec["batch_size"]
+    per_model += 4.0 * sequences * config.n_positions * config.input_dim  # its training set, at worst unshared
+    return max(1, int(budget_gb * 1e9 // per_model))
+
+
+def train_group(members: list[Member], execution: dict, progress: bool = True) -> list[GroupTrainer]:
+    """Train (or resume) a group and write every member's outputs.
+
+    A group larger than execution.memory_budget_gb allows is trained in several passes, each a
+    batched computation of as many models as fit, rather than failing for lack of memory.
+    """
     if execution["threads"]:
         torch.set_num_threads(execution["threads"])
-    trainer = GroupTrainer(members, execution)
-    if trainer.try_resume():
-        print(f"resumed {len(members)} runs at step {trainer.step}")
-    trainer.train(progress=progress)
-    trainer.save_outputs()
-    return trainer
+    size = models_per_pass(members, execution["memory_budget_gb"])
+    passes = [members[i : i + size] for i in range(0, len(members), size)]
+    if len(passes) > 1:
+        print(f"{len(members)} runs exceed the memory budget of {execution['memory_budget_gb']} GB: {len(passes)} passes of up to {size}")
+    trainers = []
+    for chunk in passes:
+        trainer = GroupTrainer(chunk, execution)
+        if trainer.try_resume():
+            print(f"resumed {len(chunk)} runs at step {trainer.step}")
+        trainer.train(progress=progress)
+        trainer.save_outputs()
+        if trainer.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(trainer.device)
+            print(f"peak device memory {peak / 1e9:.2f} GB, {peak / len(chunk) / 1e6:.1f} MB per model")
+            torch.cuda.reset_peak_memory_stats(trainer.device)
+        trainers.append(trainer)
+    return trainers

@@ -1,9 +1,10 @@
 rule aggregate:
-    """Every run of a sweep in one tidy table: test metrics and training curves."""
+    """Every run of a sweep in one tidy table: test metrics, training curves and the baselines on its test sets."""
     input:
-        lambda wildcards: [
+        runs=lambda wildcards: [
             str(run.file(name)) for run in PLAN.sweeps[wildcards.sweep] for name in ("metrics.parquet", "curve.parquet")
         ],
+        baselines=lambda wildcards: sorted({baselines_file(run) for run in PLAN.sweeps[wildcards.sweep]}),
     output:
         "results/metrics/{sweep}.parquet",
     params:

@@ -31,3 +31,22 @@ rule test_data:
         "../envs/icl.yaml"
     shell:
         "python -m icl data test --spec {params.spec:q} --x-shifts {params.x_shifts} --out {output} > {log} 2>&1"
+
+
+rule baselines:
+    """Least squares, ridge and online GD scored on a test file: the references drawn beside the models."""
+    input:
+        "results/data/{task}/{dataset}/test-{hash}.pt",
+    output:
+        "results/data/{task}/{dataset}/baselines-{hash}.parquet",
+    wildcard_constraints:
+        task="[a-z0-9]+",
+        hash="[0-9a-f]+",
+    params:
+        spec=lambda wildcards, input: json_arg(TEST_DATA[input[0]]),
+    log:
+        "results/logs/data/{task}/{dataset}/baselines-{hash}.log",
+    conda:
+        "../envs/icl.yaml"
+    shell:
+        "python -m icl baselines --spec {params.spec:q} --test {input} --out {output} > {log} 2>&1"

@@ -16,9 +16,10 @@ for group in PLAN.groups:
         threads: max(1, config["execution"]["threads"])
         resources:
             gpu=GPUS_PER_JOB,
-            mem_mb=lambda wildcards, attempt: 4000 * attempt,
+            cpus_per_gpu=CPUS_PER_GPU,
+            mem_mb=lambda wildcards, attempt: config["execution"]["train_mem_mb"] * attempt,
             runtime=lambda wildcards, attempt: 30 * attempt,
         conda:
-            "../envs/icl.yaml"
+            TRAINING_ENV
         shell:
             f"python -m icl evaluate --runs {{params.runs:q}} --evaluate {{params.evaluate:q}} --execution '{EXECUTION}' > {{log}} 2>&1"

@@ -20,9 +20,10 @@ for group in PLAN.groups:
         threads: max(1, config["execution"]["threads"])
         resources:
             gpu=GPUS_PER_JOB,
-            mem_mb=lambda wildcards, attempt: 4000 * attempt,
-            runtime=lambda wildcards, attempt: 120 * attempt,
+            cpus_per_gpu=CPUS_PER_GPU,
+            mem_mb=lambda wildcards, attempt: config["execution"]["train_mem_mb"] * attempt,
+            runtime=lambda wildcards, attempt: config["execution"]["train_runtime_minutes"] * attempt,
         conda:
-            "../envs/icl.yaml"
+            TRAINING_ENV
         shell:
             f"python -m icl train --runs {{params.runs:q}} --execution '{EXECUTION}' > {{log}} 2>&1"

@@ -66,7 +66,13 @@ def test_each_run_has_its_own_outputs_and_no_leftovers(finished):
 
 def test_tables_put_the_paper_beside_ours(finished):
     table1 = pd.read_csv(finished / "results" / "tables" / "table1.csv")
-    assert set(table1["row"]) == {"PrefixLM-SL", "CausalLM-SL", "PrefixLM-UL", "CausalLM-UL"}
+    models = {"PrefixLM-SL", "CausalLM-SL", "PrefixLM-UL", "CausalLM-UL"}
+    baselines = {"Least squares", "Ridge (lambda 0.1)", "Online GD (causal limit)"}
+    assert set(table1["row"]) == models | baselines
+    exact = table1[(table1["row"] == "Least squares") & (table1["task"] == "lr")]
+    assert exact["mean"].item() < 1e-10, "noiseless LR with more ICEs than dimensions: least squares is exact"
+    online = table1[(table1["row"] == "Online GD (causal limit)") & (table1["task"] == "lr")]
+    assert online["mean"].item() > 1e-4, "one online pass over 8 ICEs in R^4 is not exact"
     assert table1.loc[(table1["row"] == "CausalLM-SL") & (table1["task"] == "lr"), "paper"].item() == 0.19
     assert (table1["seeds"] == 2).all()
     paired = pd.read_csv(finished / "results" / "tables" / "paired_comparison.csv")

@@ -64,6 +64,12 @@ def cmd_data(args):
         data.save(data.test_sets(args.spec, args.x_shifts), args.out)
 
 
+def cmd_baselines(args):
+    from . import baselines
+
+    baselines.evaluate(args.test, args.spec, args.out)
+
+
 def _members(runs):
     from .training import Member
 
@@ -129,6 +135,12 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--x-shifts", type=float, nargs="*", default=[0.0])
     data.add_argument("--out", type=Path, required=True)
     data.set_defaults(func=cmd_data)
+
+    base = sub.add_parser("baselines", help="score least squares, ridge and online GD on a test file")
+    base.add_argument("--spec", type=_json, required=True, help="the test set's spec, as JSON")
+    base.add_argument("--test", type=Path, required=True)
+    base.add_argument("--out", type=Path, required=True)
+    base.set_defaults(func=cmd_baselines)
 
     for name, func, help_text in (("train", cmd_train, "train a group of runs"), ("evaluate", cmd_evaluate, "evaluate a group of runs")):
         command = sub.add_parser(name, help=help_text)

@@ -157,8 +157,12 @@ def theory_eta_sweep(frames, configs, pdf_path):
     save(fig, pdf_path, caption)
 
 
-def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None):
-    """One panel per task: error against x, prefix vs causal, mean and bootstrap 95% CI over seeds."""
+BASELINE_STYLE = {"least_squares": ":", "ridge": "-.", "online_gd": "--"}
+
+
+def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None, baselines=None):
+    """One panel per task: error against x, prefix vs causal, mean and bootstrap 95% CI over seeds;
+    baselines (mean over seeds, on the same prompts) as black horizontal lines."""
     task_names = [t for t in tables.TASKS if t in set(rows["task"])]
     fig, axes = plt.subplots(1, len(task_names), figsize=(4.2 * len(task_names), 3.8), squeeze=False)
     for ax, task in zip(axes[0], task_names):
@@ -168,12 +172,22 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
             ax.set_xscale("log")
         shown = rows[rows["task"] == task]
         sns.lineplot(shown, x=x, y="value", hue="mask", style="layers", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
+        if baselines is not None:
+            for name, values in baselines[baselines["task"] == task].groupby("model"):
+                ax.axhline(values["value"].mean(), color="k", linewidth=0.9, linestyle=BASELINE_STYLE.get(name, ":"), label=name)
+            ax.legend(fontsize=7)
         if references and task in references:
             ax.axvline(references[task], **REFERENCE)
             ax.text(references[task], ax.get_ylim()[1], " paper: largest gap", fontsize=7, color="0.35", va="top")
         ax.set(title=task.upper(), xlabel=xlabel, ylabel="test error %" if task == "mc" else "test query MSE")
     fig.suptitle(title)
     save(fig, pdf_path, caption)
+
+
+def _baselines(frame):
+    """Each baseline's full-prompt test error per task and seed."""
+    errors = tables.final_errors(frame)
+    return errors[errors["model"].isin(list(BASELINE_STYLE))]
 
 
 @figure("fig3_probe_layers")
@@ -184,10 +198,11 @@ def fig3_probe_layers(frames, configs, pdf_path):
         & (frame["metric"] == "probe_" + frame["task"].map(tables.headline_metric))
     ].assign(layers="SL")
     caption = (
-        "Linear probe on each layer's hidden state (trained on stop-gradient states), SL models with L2, full prompt. "
+        "Linear probe on each layer's hidden state (trained on stop-gradient states), SL models with L2, full prompt; "
+        "black: least squares, ridge and online GD on the same prompts. "
         "Line: mean (log axes: geometric mean), band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
     )
-    _task_grid(rows, "layer", pdf_path, "Fig. 3: probe error per layer", "layer", caption)
+    _task_grid(rows, "layer", pdf_path, "Fig. 3: probe error per layer", "layer", caption, baselines=_baselines(frame))
 
 
 @figure("fig6_train_size")
@@ -195,11 +210,11 @@ def fig6_train_size(frames, configs, pdf_path):
     rows = tables.final_errors(frames["fig6"]).assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
     caption = (
         "Test error against the size of the fixed training set (batches of the training batch size); the training sets "
-        "are nested. Grey: where the paper's gap is largest. Line: mean, band: bootstrap 95% CI over seeds.\n"
+        "are nested. Grey: where the paper's gap is largest; black: baselines on the same prompts. Line: mean, band: bootstrap 95% CI over seeds.\n"
         + tables.scale_note(configs)
     )
-    _task_grid(rows, "train_batches", pdf_path, "Fig. 6: training-set size", "training batches", caption,
-               log_x=True, references=paper.FIG6_LARGEST_GAP)
+    _task_grid(rows[rows["mask"] != "none"], "train_batches", pdf_path, "Fig. 6: training-set size", "training batches", caption,
+               log_x=True, references=paper.FIG6_LARGEST_GAP, baselines=_baselines(frames["fig6"]))
 
 
 def draw(name: str, frames: dict, configs: dict, pdf_path) -> None:

@@ -121,20 +121,23 @@ def _group_signature(spec: dict):
 def make_plan(config: dict) -> Plan:
     """Runs per sweep, and groups of at most execution.group_size runs.
 
-    Each run belongs to the group of the first sweep that asks for it, so building one artifact
-    trains only the groups of the sweeps it reads.
+    Runs are grouped by the set of sweeps that ask for them (besides shape and schedule), so
+    building one artifact trains only groups whose every run it reads, in whatever order the
+    config lists its sweeps.
     """
     sweeps = {name: sweep_runs(config, name) for name in config["sweeps"]}
-    size = config["execution"]["group_size"]
-    groups, assigned = [], set()
-    for sweep, runs in sweeps.items():
-        buckets = {}
+    wanted_by = {}
+    for name, runs in sweeps.items():
         for run in runs:
-            if run.key not in assigned:
-                assigned.add(run.key)
-                buckets.setdefault(_group_signature(run.spec), []).append(run)
-        chunks = [members[i : i + size] for members in buckets.values() for i in range(0, len(members), size)]
-        for index, chunk in enumerate(chunks):
-            name = "_".join([sweep, re.sub(r"\W", "_", architecture(chunk[0].spec)), str(index)])
-            groups.append(Group(name=name, sweep=sweep, runs=chunk))
+            wanted_by.setdefault(run.key, (run, []))[1].append(name)
+    buckets = {}
+    for run, names in wanted_by.values():
+        buckets.setdefault((tuple(names), _group_signature(run.spec)), []).append(run)
+    size = config["execution"]["group_size"]
+    groups, counters = [], {}
+    for (names, _), members in buckets.items():
+        for start in range(0, len(members), size):
+            label = "_".join([*names, re.sub(r"\W", "_", architecture(members[0].spec))])
+            index = counters[label] = counters.get(label, -1) + 1
+            groups.append(Group(name=f"{label}_{index}", sweep="+".join(names), runs=members[start : start + size]))
     return Plan(sweeps=sweeps, groups=groups)

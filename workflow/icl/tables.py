@@ -72,6 +72,8 @@ def markdown(summary: pd.DataFrame, title: str, note: str) -> str:
             r = rows[rows["task"] == task].iloc[0]
             ci = f" [{_fmt(r['ci_low'], task)}, {_fmt(r['ci_high'], task)}]" if np.isfinite(r["ci_low"]) else ""
             cells += [f"{_fmt(r['mean'], task)}{ci} (n={r['seeds']})" if r["seeds"] else "not run", _fmt(r["paper"], task)]
+        if name == next(iter(BASELINE_ROWS)):
+            lines.append("| *baselines on the same prompts* |" + " |" * (2 * len(TASKS)))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ["", note, ""])
 
@@ -95,11 +97,17 @@ TABLE1_ROWS = {
     row_name(mask, shared): dict(mask=mask, shared=shared, l2=shared, permute=False)
     for shared in (True, False) for mask in ("prefix", "causal")
 }
+# Classical learners on the same test prompts (icl.baselines), listed under the models.
+BASELINE_ROWS = {
+    "Least squares": dict(model="least_squares"),
+    "Ridge (lambda 0.1)": dict(model="ridge"),
+    "Online GD (causal limit)": dict(model="online_gd"),
+}
 
 
 @table("table1")
 def table1(frames, configs):
-    summary = summarise(final_errors(frames["table1"]), TABLE1_ROWS, paper.TABLE1)
+    summary = summarise(final_errors(frames["table1"]), TABLE1_ROWS | BASELINE_ROWS, paper.TABLE1)
     return summary, markdown(summary, "Table 1: test query error (SL with L2, UL without)", scale_note(configs))
 
 
@@ -124,7 +132,7 @@ def table4_6(frames, configs):
     parts, texts = [], []
     for n in sorted(set(configs["table1"]["evaluate"]["n_context"])):
         paper_n = round(n * 40 / full)  # the paper's prompt of 40 ICEs, at the same fraction
-        summary = summarise(final_errors(frame, n_context=n), TABLE1_ROWS, paper.FEWER_ICES.get(paper_n, {}))
+        summary = summarise(final_errors(frame, n_context=n), TABLE1_ROWS | BASELINE_ROWS, paper.FEWER_ICES.get(paper_n, {}))
         parts.append(summary.assign(n_context=n, paper_n_context=paper_n))
         texts.append(markdown(summary, f"Tables 4-6: {n} of {full} ICEs (paper: {paper_n} of 40)", ""))
     note = (
@@ -136,7 +144,7 @@ def table4_6(frames, configs):
 
 @table("table7")
 def table7(frames, configs):
-    rows = {name: sel | {"permute": True} for name, sel in TABLE1_ROWS.items()}
+    rows = {name: sel | {"permute": True} for name, sel in TABLE1_ROWS.items()} | BASELINE_ROWS
     summary = summarise(final_errors(frames["table7"]), rows, paper.TABLE7)
     return summary, markdown(summary, "Table 7: ICEs shuffled at every training step", scale_note(configs))
 

@@ -20,12 +20,6 @@ N, Q, D, OUT = 6, 3, 3, 1  # ICEs, queries, x dims, label dims
 T = N + Q
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def config(model="softmax", attention="dot", shared=True, n_layers=2, width=16, heads=2, n_positions=T):

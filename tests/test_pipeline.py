@@ -108,3 +108,22 @@ def test_workflow_is_lint_clean():
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_the_report_holds_every_artifact_with_its_caption(finished):
+    snakemake(finished, "--report", "report.html")
+    html = (finished / "report.html").read_text(errors="replace")
+    for artifact in artifacts.available(config.load(TINY)):
+        assert artifact.name in html, artifact.name
+    assert "Scale: 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
+    assert "paper" in html
+
+
+def test_baselines_are_scored_on_the_models_test_prompts(finished):
+    tiny = plan.make_plan(config.load(TINY))
+    run = tiny.sweeps["table1"][0]
+    test = run.test_data(config.load(TINY)["evaluate"]["x_shifts"])
+    scores = metrics.read([finished / test.with_name(test.name.replace("test-", "baselines-").replace(".pt", ".parquet"))])
+    assert set(scores["model"]) == {"least_squares", "ridge", "online_gd"}
+    assert set(scores["x_shift"]) == {0.0, 1.0}
+    assert set(scores["n_context"]) == set(range(1, run.spec["n_context"] + 1))

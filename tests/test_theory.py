@@ -18,14 +18,6 @@ F64 = torch.float64
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny; with two intra-op threads on a busy 2-core machine the paper-scale
-    recursion below went from 0.2 s to 20 s (thread oversubscription), so run this module on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def prompts(seed, batch, n, q, d, shift=0.0, noise=0.0, scale=1.0):

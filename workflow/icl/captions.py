@@ -17,6 +17,7 @@ PAPER_SAYS = {
     "theory_eta_sweep": "The paper picked eta = 1.6 as the fastest step without divergence from this set.",
     "fig3_probe_layers": "The paper: prefixLM's probe error falls below causalLM's in the later layers, on every task.",
     "fig6_train_size": "The paper: prefixLM is better at every size; the gap is largest at 30 (LR), 100 (NLR) and 10 (MC) batches.",
+    "ext_distribution_shift": "Not in the paper: its theory (Fig. 2 right) predicts the causal model degrades most under a shift of x.",
     "paired_comparison": "The paper reports no seeds or intervals; this table is ours alone.",
 }
 

@@ -6,6 +6,8 @@ seed. Diverged values (+inf) are never plotted as numbers: a cross marks where a
 The paper's stated values are drawn as grey reference marks, and every caption states the scale.
 """
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -33,9 +35,12 @@ def figure(name):
 
 
 def save(fig, pdf_path, caption: str) -> None:
-    """Write the figure as PDF and PNG (beside it), with the caption under the axes."""
-    fig.text(0.01, 0.005, caption, ha="left", va="bottom", fontsize=7, wrap=True, color="0.25")
-    fig.tight_layout(rect=(0, 0.07 + 0.025 * caption.count("\n"), 1, 1))
+    """Write the figure as PDF and PNG (beside it), with the caption wrapped under the axes."""
+    width, height = fig.get_size_inches()
+    lines = [line for paragraph in caption.split("\n") for line in textwrap.wrap(paragraph, int(width * 17))]
+    fig.set_size_inches(width, height + 0.13 * len(lines))
+    fig.text(0.01, 0.005, "\n".join(lines), ha="left", va="bottom", fontsize=7, color="0.25")
+    fig.tight_layout(rect=(0, (0.13 * len(lines) + 0.1) / (height + 0.13 * len(lines)), 1, 1))
     for path in (pdf_path, pdf_path.with_suffix(".png")):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=path.suffix[1:], dpi=150)
@@ -160,23 +165,36 @@ def theory_eta_sweep(frames, configs, pdf_path):
 BASELINE_STYLE = {"least_squares": ":", "ridge": "-.", "online_gd": "--"}
 
 
-def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None, baselines=None):
+def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None, baselines=None, baseline_x=None):
     """One panel per task: error against x, prefix vs causal, mean and bootstrap 95% CI over seeds;
-    baselines (mean over seeds, on the same prompts) as black horizontal lines."""
+    baselines (mean over seeds, on the same prompts) in black: horizontal lines, or curves over
+    `baseline_x` when they vary with it."""
     task_names = [t for t in tables.TASKS if t in set(rows["task"])]
-    fig, axes = plt.subplots(1, len(task_names), figsize=(4.2 * len(task_names), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(task_names), figsize=(max(6.5, 4.2 * len(task_names)), 3.8), squeeze=False)
     for ax, task in zip(axes[0], task_names):
         if task != "mc":
             ax.set_yscale("log")
         if log_x:
             ax.set_xscale("log")
+            ax.set_xticks(sorted(rows[x].unique()), labels=[f"{v:g}" for v in sorted(rows[x].unique())])
+            ax.minorticks_off()
         shown = rows[rows["task"] == task]
         sns.lineplot(shown, x=x, y="value", hue="mask", style="layers", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
         if baselines is not None:
+            # On a log axis an exact baseline (least squares on noiseless LR) would squash the models'
+            # curves into a line: it is drawn at the floor and labelled as below it.
+            floor = shown["value"].min() / 30 if task != "mc" else -np.inf
             for name, values in baselines[baselines["task"] == task].groupby("model"):
-                ax.axhline(values["value"].mean(), color="k", linewidth=0.9, linestyle=BASELINE_STYLE.get(name, ":"), label=name)
-            ax.legend(fontsize=7)
-        if references and task in references:
+                curve = values.groupby(baseline_x)["value"].mean() if baseline_x else values["value"].mean()
+                below = np.all(np.asarray(curve) < floor)
+                style = dict(color="k", linewidth=0.9, linestyle=BASELINE_STYLE.get(name, ":"),
+                             label=f"{name} (< {floor:.0e})" if below else name)
+                if baseline_x:
+                    ax.plot(curve.index, np.maximum(curve.values, floor), **style)
+                else:
+                    ax.axhline(max(curve, floor), **style)
+            ax.legend(fontsize=6)
+        if references and task in references and shown[x].min() <= references[task] <= shown[x].max():
             ax.axvline(references[task], **REFERENCE)
             ax.text(references[task], ax.get_ylim()[1], " paper: largest gap", fontsize=7, color="0.35", va="top")
         ax.set(title=task.upper(), xlabel=xlabel, ylabel="test error %" if task == "mc" else "test query MSE")
@@ -215,6 +233,21 @@ def fig6_train_size(frames, configs, pdf_path):
     )
     _task_grid(rows[rows["mask"] != "none"], "train_batches", pdf_path, "Fig. 6: training-set size", "training batches", caption,
                log_x=True, references=paper.FIG6_LARGEST_GAP, baselines=_baselines(frames["fig6"]))
+
+
+@figure("ext_distribution_shift")
+def ext_distribution_shift(frames, configs, pdf_path):
+    frame = frames["table1"]
+    shifts = sorted(frame["x_shift"].unique())
+    errors = pd.concat([tables.final_errors(frame, x_shift=shift) for shift in shifts])
+    rows = errors[errors["mask"] != "none"].assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
+    baselines = errors[errors["model"].isin(list(BASELINE_STYLE))]
+    caption = (
+        "Table 1's models (trained on x ~ U(-1, 1)^d) tested on x shifted by mu_x, full prompt. The theory predicts that "
+        "causalLM suffers most as mu_x grows (Fig. 2 right). Line: mean, band: bootstrap 95% CI over seeds; black: "
+        "baselines on the same shifted prompts (least squares, ridge, online GD).\n" + tables.scale_note(configs)
+    )
+    _task_grid(rows, "x_shift", pdf_path, "Distribution shift at test time", "mu_x", caption, baselines=baselines, baseline_x="x_shift")
 
 
 def draw(name: str, frames: dict, configs: dict, pdf_path) -> None:

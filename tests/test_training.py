@@ -394,3 +394,29 @@ def test_a_group_over_the_memory_budget_trains_in_passes_with_the_same_results(t
     for a, b in zip(one_pass, split):
         for name, value in saved_weights(a).items():
             torch.testing.assert_close(saved_weights(b)[name], value, atol=1e-5, rtol=0)
+
+
+def test_compiled_step_trains_like_the_eager_one(tmp_path):
+    s = spec(task="lr", mask="causal", seed=0, steps=6)
+    eager, compiled = member(tmp_path, s, "eager"), member(tmp_path, s, "compiled")
+    training.train_group([eager], execution(), progress=False)
+    training.train_group([compiled], execution(compile="default"), progress=False)
+    for name, value in saved_weights(eager).items():
+        torch.testing.assert_close(saved_weights(compiled)[name], value, atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_autocast_keeps_fp32_weights_and_stays_close(tmp_path):
+    full = member(tmp_path, spec(task="lr", seed=0, steps=10), "fp32")
+    half = member(tmp_path, spec(task="lr", seed=0, steps=10, precision="bf16"), "bf16")
+    training.train_group([full], execution(), progress=False)
+    training.train_group([half], execution(), progress=False)
+    assert all(w.dtype == torch.float32 for w in saved_weights(half).values())
+    assert any(not torch.equal(saved_weights(half)[n], w) for n, w in saved_weights(full).items())
+    # One forward pass of the same weights: bf16 matmuls change the loss by far less than training does.
+    trainer = training.GroupTrainer([full], execution())
+    batch = trainer.batch(0)
+    exact, _ = trainer._loss(*batch)
+    trainer.spec = trainer.spec | {"precision": "bf16"}
+    approximate, _ = trainer._loss(*batch)
+    assert not torch.equal(exact, approximate)
+    torch.testing.assert_close(approximate, exact, rtol=0.05, atol=0)

@@ -250,6 +250,54 @@ def ext_distribution_shift(frames, configs, pdf_path):
     _task_grid(rows, "x_shift", pdf_path, "Distribution shift at test time", "mu_x", caption, baselines=baselines, baseline_x="x_shift")
 
 
+@figure("ext_model_size")
+def ext_model_size(frames, configs, pdf_path):
+    errors = tables.final_errors(frames["model_size"])
+    models = errors[errors["mask"] != "none"].assign(
+        layers=lambda f: np.where(f["shared"], "SL", "UL"),
+        size=lambda f: f["n_layers"].astype(str) + "x" + f["width"].astype(str),
+    )
+    order = models.sort_values(["n_layers", "width"])["size"].unique()
+    task_names = [t for t in tables.TASKS if t in set(models["task"])]
+    fig, axes = plt.subplots(2, len(task_names), figsize=(max(6.5, 4.5 * len(task_names)), 6.5), squeeze=False)
+    ratios = tables.paired(errors)
+    ratios = ratios.assign(layers=np.where(ratios["shared"], "SL", "UL"), size=ratios["n_layers"].astype(str) + "x" + ratios["width"].astype(str))
+    for column, task in enumerate(task_names):
+        top, bottom = axes[0][column], axes[1][column]
+        if task != "mc":
+            top.set_yscale("log")
+        sns.pointplot(models[models["task"] == task], x="size", y="value", hue="mask", palette=MASK_PALETTE, order=order,
+                      linestyles="none", dodge=0.3, ax=top, **BAND)
+        top.set(title=task.upper(), xlabel="", ylabel="test error %" if task == "mc" else "test query MSE")
+        shown = ratios[ratios["task"] == task]
+        bottom.axhline(1.0, **REFERENCE)
+        for layers, rows in shown.groupby("layers"):
+            rows = rows.set_index("size").reindex(order).dropna(subset=["ratio"])
+            bottom.errorbar(rows.index, rows["ratio"], yerr=[rows["ratio"] - rows["ratio_ci_low"], rows["ratio_ci_high"] - rows["ratio"]],
+                            marker="o", capsize=3, linestyle="none", label=layers)
+        bottom.set(yscale="log", xlabel="layers x width", ylabel="causal / prefix error")
+        bottom.legend(fontsize=7)
+    caption = (
+        "Top: test error of prefix and causal models of each size (SL and UL together; mean, 95% bootstrap CI over seeds). "
+        "Bottom: geometric-mean causal/prefix ratio over paired seeds with its 95% t-interval; above 1, causal is worse.\n"
+        + tables.scale_note(configs)
+    )
+    save(fig, pdf_path, caption)
+
+
+@figure("ext_trained_lsa")
+def ext_trained_lsa(frames, configs, pdf_path):
+    frame = frames["lsa"]
+    errors = tables.final_errors(frame)
+    rows = errors[errors["mask"] != "none"].assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
+    caption = (
+        "Trained linear self-attention (no softmax, no MLP) against depth. Black: the stationary points of the "
+        "constructed LSA on the same prompts: least squares (prefixLM's limit) and online GD (causalLM's limit). "
+        "Line: mean (geometric), band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
+    )
+    _task_grid(rows, "n_layers", pdf_path, "Trained LSA against depth", "layers", caption, baselines=_baselines(frame))
+
+
 def draw(name: str, frames: dict, configs: dict, pdf_path) -> None:
     """Draw artifact `name` from metrics tables (`frames`) and their stored configs, by table name."""
     if name not in FIGURES:

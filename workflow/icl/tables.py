@@ -78,6 +78,12 @@ def markdown(summary: pd.DataFrame, title: str, note: str) -> str:
     return "\n".join(lines + ["", note, ""])
 
 
+def _values(specs, key) -> str:
+    """One value, or the range a sweep covers."""
+    values = sorted({s[key] for s in specs})
+    return f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}-{values[-1]:g}"
+
+
 def scale_note(configs: dict) -> str:
     """The scale the runs were trained at, from the specs stored in the metrics tables."""
     specs = [s for c in configs.values() for s in c.get("specs", [])]
@@ -85,11 +91,12 @@ def scale_note(configs: dict) -> str:
         return ""
     s = specs[0]
     return (
-        f"Scale: {s['model']} transformer, {s['n_layers']} layers, width {s['width']}, {s['heads']} heads; "
-        f"x in R^{s['x_dim']} ({s['x_distribution']}), {s['n_context']} ICEs + {s['n_queries']} queries; "
-        f"{s['steps']} steps of batch {s['batch_size']}, lr {s['learning_rate']:g}. "
-        f"Errors: test query MSE (lr, nlr) and error % (mc); mean [95% t-interval] over seeds. "
-        f"The paper's values are at its own scale (24 layers, width 128, 40 ICEs, 100k steps)."
+        f"Scale: {'/'.join(sorted({x['model'] for x in specs}))} models, {_values(specs, 'n_layers')} layers, "
+        f"width {_values(specs, 'width')}, {s['heads']} heads; x in R^{s['x_dim']} ({s['x_distribution']}), "
+        f"{s['n_context']} ICEs + {s['n_queries']} queries; {_values(specs, 'steps')} steps of batch {s['batch_size']}, "
+        f"lr {s['learning_rate']:g}; {len({x['seed'] for x in specs})} seeds. "
+        "Errors: test query MSE (lr, nlr) and error % (mc); mean [95% t-interval] over seeds. "
+        "The paper's values are at its own scale (24 layers, width 128, 40 ICEs, 100k steps)."
     )
 
 

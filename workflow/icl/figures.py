@@ -176,8 +176,10 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
             ax.set_yscale("log")
         if log_x:
             ax.set_xscale("log")
-            ax.set_xticks(sorted(rows[x].unique()), labels=[f"{v:g}" for v in sorted(rows[x].unique())])
             ax.minorticks_off()
+        ticks = sorted(rows[x].unique())
+        if len(ticks) <= 12:  # few settings (layers, sizes, shifts): mark exactly those
+            ax.set_xticks(ticks, labels=[f"{v:g}" for v in ticks])
         shown = rows[rows["task"] == task]
         sns.lineplot(shown, x=x, y="value", hue="mask", style="layers", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
         if baselines is not None:

@@ -56,7 +56,9 @@ if ((${#need[@]})); then
     ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
     # policy-rc.d (exit 101) stops the postinst from starting services; fine,
     # we start the daemons by hand below.
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # Stale lists (a package moved on since the last update) get one refresh and a retry.
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
 fi
 
 # ---------------------------------------------------------------- munge ----

@@ -116,6 +116,8 @@ def query_loss(prediction, target):
 
 
 class GroupTrainer:
+    """K models of one shape and schedule, their data on the device, one AdamW over all of them."""
+
     def __init__(self, members: list[Member], execution: dict):
         self.members = members
         self.spec = members[0].spec
@@ -153,7 +155,10 @@ class GroupTrainer:
         paths = list(dict.fromkeys(m.train_data for m in self.members))
         sets = [data.load(p) for p in paths]
         largest = max(len(s["x"]) for s in sets)
-        pad = lambda t: torch.cat([t, t.new_zeros(largest - len(t), *t.shape[1:])])  # noqa: E731
+
+        def pad(t):  # smaller sets are padded to stack; their padding is never indexed
+            return torch.cat([t, t.new_zeros(largest - len(t), *t.shape[1:])])
+
         self.x = torch.stack([pad(s["x"]) for s in sets]).to(self.device)
         self.y = torch.stack([pad(s["y"]) for s in sets]).to(self.device)
         self.dataset_of = torch.tensor([paths.index(m.train_data) for m in self.members], device=self.device)
@@ -167,9 +172,12 @@ class GroupTrainer:
         permute = [m.spec["permute"] for m in self.members]
         if any(permute):
             order = ice_permutations(self.seeds, step, self.spec["batch_size"], self.n_context, permute).to(self.device)
-            gather = lambda t: t[:, :, : self.n_context].gather(2, order[..., None].expand(-1, -1, -1, t.shape[-1]))  # noqa: E731
-            x = torch.cat([gather(x), x[:, :, self.n_context :]], dim=2)
-            y = torch.cat([gather(y), y[:, :, self.n_context :]], dim=2)
+
+            def shuffle_ices(t):
+                ices = t[:, :, : self.n_context].gather(2, order[..., None].expand(-1, -1, -1, t.shape[-1]))
+                return torch.cat([ices, t[:, :, self.n_context :]], dim=2)
+
+            x, y = shuffle_ices(x), shuffle_ices(y)
         return x, y
 
     def _loss(self, x, y):

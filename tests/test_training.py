@@ -420,3 +420,17 @@ def test_bf16_autocast_keeps_fp32_weights_and_stays_close(tmp_path):
     approximate, _ = trainer._loss(*batch)
     assert not torch.equal(exact, approximate)
     torch.testing.assert_close(approximate, exact, rtol=0.05, atol=0)
+
+
+def test_an_overflowing_prediction_is_recorded_as_diverged(tmp_path):
+    from icl import evaluation, metrics
+
+    s = spec(model="lsa", task="lr", seed=0, steps=2, test_sequences=4)
+    m = member(tmp_path, s)
+    training.train_group([m], execution(), progress=False)
+    test = data.test_sets(s, [0.0])
+    test["x_shift"][0.0]["x"] *= 1e30  # a cubic model overflows float32 here
+    data.save(test, tmp_path / "test.pt")
+    evaluation.evaluate_group([m], [tmp_path / "test.pt"], {"n_context": [], "x_shifts": [0.0]}, execution())
+    values = metrics.read([m.directory / "metrics.parquet"])["value"]
+    assert values.notna().all() and (values == float("inf")).any()

@@ -2,9 +2,12 @@
 
 For each run and each shift of x: the query error with every number of visible ICEs from 1 to
 n_context (the per-position curve; Tables 4-6 read 16/24/32 of 40 from it), and the error of every
-layer's probe with the full prompt (Fig. 3; metrics named probe_*). A shortened prompt keeps its first ICEs and the
+layer's probe with the full prompt (Fig. 3; metrics named probe_*). A prediction that overflows
+(a linear-attention model far outside its training distribution) is recorded as +inf. A shortened prompt keeps its first ICEs and the
 queries at their trained positions; the other ICEs are hidden by the mask.
 """
+
+import math
 
 import pandas as pd
 import torch
@@ -55,9 +58,10 @@ def evaluate_group(members, test_paths, settings: dict, execution: dict) -> None
                 task = tasks.get(member.spec["task"])
                 for prefix, layer, prediction in readouts:
                     for metric, errors in task.errors(prediction[:, n:], y[k, :, n:]).items():
+                        value = errors.mean().item()
                         rows[k].append(dict(
                             split="test", n_context=n_visible, x_shift=shift, layer=layer, step=steps[k],
-                            metric=prefix + metric, value=errors.mean().item(),
+                            metric=prefix + metric, value=value if math.isfinite(value) else math.inf,  # overflowed: +inf
                         ))
     for k, member in enumerate(members):
         frame = pd.DataFrame(rows[k]).assign(**run_identity(member.spec, member.key))

@@ -4,7 +4,7 @@ rule aggregate:
         runs=lambda wildcards: [
             str(run.file(name)) for run in PLAN.sweeps[wildcards.sweep] for name in ("metrics.parquet", "curve.parquet")
         ],
-        baselines=lambda wildcards: sorted({baselines_file(run) for run in PLAN.sweeps[wildcards.sweep]}),
+        baselines=lambda wildcards: sorted({str(run.baselines(config["evaluate"]["x_shifts"])) for run in PLAN.sweeps[wildcards.sweep]}),
     output:
         "results/metrics/{sweep}.parquet",
     params:

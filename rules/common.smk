@@ -31,12 +31,6 @@ GPUS_PER_JOB = 0 if config["execution"]["device"] == "cpu" else 1
 TRAINING_ENV = "../envs/icl-cuda.yaml" if GPUS_PER_JOB else "../envs/icl.yaml"
 CPUS_PER_GPU = config["execution"]["cpus_per_gpu"] if GPUS_PER_JOB else 0
 
-def baselines_file(run):
-    """The baselines scored on a run's test file, which sits beside it."""
-    test = run.test_data(config["evaluate"]["x_shifts"])
-    return str(test.with_name(test.name.replace("test-", "baselines-").replace(".pt", ".parquet")))
-
-
 TRAIN_DATA = {str(run.train_data): run.train_data_spec() for run in PLAN.runs()}
 TEST_DATA = {str(run.test_data(config["evaluate"]["x_shifts"])): run.test_data_spec() for run in PLAN.runs()}
 

@@ -231,27 +231,21 @@ def dot_logit(q, k, d_h):
 
 
 @pytest.mark.parametrize("mask_name", ["prefix", "causal"])
-def test_rbf_attention_is_softmax_of_minus_half_squared_distance(mask_name):
-    """The released code's logit: softmax_i(-1/2 ||q_j / sqrt(d_h) - k_i||^2) over the visible i."""
-    attention = random_attention("rbf")
+@pytest.mark.parametrize(
+    "attention_logit, logit, other_logit",
+    [("rbf", rbf_logit, dot_logit), ("dot", dot_logit, rbf_logit)],
+    ids=["rbf", "dot"],
+)
+def test_attention_is_softmax_of_its_logit(mask_name, attention_logit, logit, other_logit):
+    """rbf, the released code's logit: softmax_i(-1/2 ||q_j / sqrt(d_h) - k_i||^2) over the visible i;
+    dot: softmax_i(q_j . k_i / sqrt(d_h)). Each differs from the other."""
+    attention = random_attention(attention_logit)
     h = torch.randn(1, 2, T, 8, generator=torch.Generator().manual_seed(1), dtype=F64)
     mask = mask_stack([mask_name])
     with torch.no_grad():
         got = attention(h, mask)
-        torch.testing.assert_close(got[0], attention_by_hand(attention, h, mask, rbf_logit), rtol=1e-10, atol=1e-10)
-        # and it is not the dot-product logit
-        assert max_change(got[0], attention_by_hand(attention, h, mask, dot_logit)) > 1e-3
-
-
-@pytest.mark.parametrize("mask_name", ["prefix", "causal"])
-def test_dot_attention_is_softmax_of_scaled_dot_products(mask_name):
-    attention = random_attention("dot")
-    h = torch.randn(1, 2, T, 8, generator=torch.Generator().manual_seed(1), dtype=F64)
-    mask = mask_stack([mask_name])
-    with torch.no_grad():
-        got = attention(h, mask)
-        torch.testing.assert_close(got[0], attention_by_hand(attention, h, mask, dot_logit), rtol=1e-10, atol=1e-10)
-        assert max_change(got[0], attention_by_hand(attention, h, mask, rbf_logit)) > 1e-3
+        torch.testing.assert_close(got[0], attention_by_hand(attention, h, mask, logit), rtol=1e-10, atol=1e-10)
+        assert max_change(got[0], attention_by_hand(attention, h, mask, other_logit)) > 1e-3
 
 
 # --- K stacked models are K models ---

@@ -122,8 +122,7 @@ def test_the_report_holds_every_artifact_with_its_caption(finished):
 def test_baselines_are_scored_on_the_models_test_prompts(finished):
     tiny = plan.make_plan(config.load(TINY))
     run = tiny.sweeps["table1"][0]
-    test = run.test_data(config.load(TINY)["evaluate"]["x_shifts"])
-    scores = metrics.read([finished / test.with_name(test.name.replace("test-", "baselines-").replace(".pt", ".parquet"))])
+    scores = metrics.read([finished / run.baselines(config.load(TINY)["evaluate"]["x_shifts"])])
     assert set(scores["model"]) == {"least_squares", "ridge", "online_gd"}
     assert set(scores["x_shift"]) == {0.0, 1.0}
     assert set(scores["n_context"]) == set(range(1, run.spec["n_context"] + 1))

@@ -57,9 +57,16 @@ class Run:
         identity = {k: self.spec[k] for k in DATA_KEYS} | {"seed": self.spec["seed"]}
         return RESULTS / "data" / self.spec["task"] / f"seed{self.spec['seed']}-{stable_hash(identity)}" / f"train-b{self.spec['train_batches']}.pt"
 
-    def test_data(self, x_shifts) -> Path:
+    def _test_identity(self, x_shifts) -> str:
         identity = {k: self.spec[k] for k in TEST_KEYS} | {"seed": self.spec["seed"], "x_shifts": sorted(x_shifts)}
-        return self.train_data.parent / f"test-{stable_hash(identity)}.pt"
+        return stable_hash(identity)
+
+    def test_data(self, x_shifts) -> Path:
+        return self.train_data.parent / f"test-{self._test_identity(x_shifts)}.pt"
+
+    def baselines(self, x_shifts) -> Path:
+        """The baselines scored on the run's test file, beside it."""
+        return self.train_data.parent / f"baselines-{self._test_identity(x_shifts)}.parquet"
 
     def train_data_spec(self) -> dict:
         """What the training-set file is drawn from."""

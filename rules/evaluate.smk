@@ -10,7 +10,6 @@ for group in PLAN.groups:
             [str(run.file("metrics.parquet")) for run in group.runs],
         params:
             runs=json_arg([run_record(run) for run in group.runs]),
-            evaluate=json_arg(config["evaluate"]),
         log:
             f"results/logs/evaluate/{group.name}.log",
         threads: max(1, config["execution"]["threads"])
@@ -22,4 +21,4 @@ for group in PLAN.groups:
         conda:
             TRAINING_ENV
         shell:
-            f"python -m icl evaluate --runs {{params.runs:q}} --evaluate {{params.evaluate:q}} --execution '{EXECUTION}' > {{log}} 2>&1"
+            f"python -m icl evaluate --runs {{params.runs:q}} --execution '{EXECUTION}' > {{log}} 2>&1"

@@ -81,8 +81,9 @@ def test_save_and_load_round_trip(tmp_path):
 def test_shifted_test_sets_share_their_draws():
     """x_shift adds mu_x to the same unit draws, and the same w's label them."""
     s = spec(test_sequences=16)
-    sets = data.test_sets(s, [1.0, 2.5])["x_shift"]
+    sets = {t["x_shift"]: t for t in data.test_sets(s, [1.0, 2.5])["sets"]}
     assert sorted(sets) == [0.0, 1.0, 2.5]
+    assert {t["test_set"] for t in sets.values()} == {"synthetic"}
     base = sets[0.0]
     for shift in (1.0, 2.5):
         shifted = sets[shift]
@@ -99,13 +100,13 @@ def test_shifted_test_sets_share_their_draws():
 def test_test_sets_are_held_out_from_training():
     s = spec(test_sequences=16)
     train = data.training_set(s)
-    test = data.test_sets(s, [])["x_shift"][0.0]
+    [test] = data.test_sets(s, [])["sets"]
     assert test["x"].shape == (16, 8, 3)
     # no test prompt is a training prompt
     distance = (test["x"][:, None] - train["x"][None]).abs().amax((-2, -1))
     assert distance.min() > 0.1
     # and the test set is deterministic
-    torch.testing.assert_close(data.test_sets(s, [])["x_shift"][0.0]["x"], test["x"], rtol=0, atol=0)
+    torch.testing.assert_close(data.test_sets(s, [])["sets"][0]["x"], test["x"], rtol=0, atol=0)
 
 
 # --- tasks ---

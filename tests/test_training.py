@@ -429,8 +429,8 @@ def test_an_overflowing_prediction_is_recorded_as_diverged(tmp_path):
     m = member(tmp_path, s)
     training.train_group([m], execution(), progress=False)
     test = data.test_sets(s, [0.0])
-    test["x_shift"][0.0]["x"] *= 1e30  # a cubic model overflows float32 here
+    test["sets"][0]["x"] *= 1e30  # a cubic model overflows float32 here
     data.save(test, tmp_path / "test.pt")
-    evaluation.evaluate_group([m], [tmp_path / "test.pt"], {"n_context": [], "x_shifts": [0.0]}, execution())
+    evaluation.evaluate_group([m], [tmp_path / "test.pt"], execution())
     values = metrics.read([m.directory / "metrics.parquet"])["value"]
     assert values.notna().all() and (values == float("inf")).any()

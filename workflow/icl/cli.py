@@ -50,9 +50,15 @@ def cmd_theory(args):
     settings = args.theory
     if args.kind == "depth":
         frame = theory.depth_curves(settings, sorted({settings["eta"], *settings["eta_sweep"]}))
-    else:
+    elif args.kind == "stationary":
         frame = theory.stationary_curves(settings)
-    metrics.write(frame, args.out, {"theory": settings})
+    else:
+        from . import data
+
+        if args.test is None or args.spec is None:
+            raise SystemExit("icl theory test-prompts needs --test and --spec")
+        frame = theory.on_test_prompts(data.load(args.test)["sets"], args.spec, settings)
+    metrics.write(frame, args.out, {"theory": settings, "spec": args.spec})
 
 
 def cmd_data(args):
@@ -85,7 +91,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from .evaluation import evaluate_group
 
-    evaluate_group(_members(args.runs), [Path(r["test_data"]) for r in args.runs], args.evaluate, args.execution)
+    evaluate_group(_members(args.runs), [Path(r["test_data"]) for r in args.runs], args.execution)
 
 
 def cmd_aggregate(args):
@@ -124,8 +130,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     theory = sub.add_parser("theory", help="constructed-LSA curves (Sec. 5.1)")
-    theory.add_argument("kind", choices=["depth", "stationary"])
+    theory.add_argument("kind", choices=["depth", "stationary", "test-prompts"])
     theory.add_argument("--theory", type=_json, required=True, help="the config's theory section, as JSON")
+    theory.add_argument("--test", type=Path, help="test-prompts: a run's test file")
+    theory.add_argument("--spec", type=_json, help="test-prompts: the test file's spec, as JSON")
     theory.add_argument("--out", type=Path, required=True)
     theory.set_defaults(func=cmd_theory)
 
@@ -136,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--out", type=Path, required=True)
     data.set_defaults(func=cmd_data)
 
-    base = sub.add_parser("baselines", help="score least squares, ridge and online GD on a test file")
+    base = sub.add_parser("baselines", help="score the classical baselines on a test file")
     base.add_argument("--spec", type=_json, required=True, help="the test set's spec, as JSON")
     base.add_argument("--test", type=Path, required=True)
     base.add_argument("--out", type=Path, required=True)
@@ -146,8 +154,6 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--runs", type=_json, required=True, help="list of {spec, key, directory, train_data, test_data}")
         command.add_argument("--execution", type=_json, required=True, help="the config's execution section, as JSON")
-        if name == "evaluate":
-            command.add_argument("--evaluate", type=_json, required=True, help="the config's evaluate section, as JSON")
         command.add_argument("--quiet", action="store_true", help="no progress bar")
         command.set_defaults(func=func)
 

@@ -82,14 +82,23 @@ def run_keys() -> dict:
     return {key: sub for section in RUN_SECTIONS for key, sub in properties[section]["properties"].items()}
 
 
-def validate_run(spec: dict, where: str) -> None:
-    """Check one resolved run config (after a sweep's overrides) against the run keys' schemas."""
+def validate_run(spec: dict, where: str, eval_n_context=()) -> None:
+    """Check one resolved run config (after a sweep's overrides) against the run keys' schemas, and
+    against the shortened prompts `eval_n_context` it will be tested with."""
     run_schema = {"type": "object", "properties": run_keys()}
     _check(jsonschema.Draft202012Validator(run_schema), spec, where)
     if spec["width"] % spec["heads"]:
         raise ConfigError(f"{where}: heads = {spec['heads']} must divide width = {spec['width']}")
-    if spec["n_context"] < max([0, *spec.get("eval_n_context", [])]):
-        raise ConfigError(f"{where}: evaluate.n_context {spec['eval_n_context']} exceeds n_context = {spec['n_context']}")
+    if spec["n_context"] < max([0, *eval_n_context]):
+        raise ConfigError(f"{where}: evaluate.n_context {list(eval_n_context)} exceeds n_context = {spec['n_context']}")
+    if spec["task"] == "real":
+        from . import episodes  # loads the datasets: only when a config asks for them
+
+        if spec["n_context"] + spec["n_queries"] > episodes.longest_prompt():
+            raise ConfigError(
+                f"{where}: task real has at most {episodes.longest_prompt()} samples in its smallest class pair, "
+                f"fewer than n_context + n_queries = {spec['n_context'] + spec['n_queries']}"
+            )
 
 
 def load(path) -> dict:

@@ -2,8 +2,10 @@
 
 Format: a `torch.save` dict of float32 tensors,
   train-b{B}.pt: {"x": [N, T, d], "y": [N, T, k], "spec": dict}, N = B * batch_size;
-  test-*.pt:     {"x_shift": {shift: {"x": [M, T, d], "y": [M, T, k]}}, "spec": dict}.
-T = n_context ICEs followed by n_queries queries; k = 1 for lr/nlr and 3 (one-hot) for mc.
+  test-*.pt:     {"sets": [{"test_set": str, "x_shift": float, "x": [M, T, d], "y": [M, T, k]}, ...], "spec": dict}.
+T = n_context ICEs followed by n_queries queries; k = 1 for lr/nlr, 3 (one-hot) for mc and 2 for real.
+A synthetic task's test sets are its prompts at each shift of x (test_set "synthetic"); the real
+task's are the held-out splits of icl.episodes (x_shift 0).
 
 Training sets are drawn batch by batch from a stream that depends on everything but their size,
 so the set of 30 batches is the first 30 batches of the set of 1000: sizes are nested, and the
@@ -33,7 +35,12 @@ def _identity(spec: dict) -> dict:
     return {key: spec[key] for key in keys}
 
 
-def _draw(spec: dict, generator, sequences: int, extra_shift: float = 0.0):
+def _draw(spec: dict, generator, sequences: int, extra_shift: float = 0.0, pools=None):
+    if spec["task"] == "real":
+        from . import episodes  # scikit-learn, only for the real task
+
+        pools = pools or episodes.TRAIN_POOLS
+        return episodes.draw(pools, generator, sequences, spec["n_context"] + spec["n_queries"], spec["x_dim"])
     task = tasks.get(spec["task"], noise=spec["noise"])
     length = spec["n_context"] + spec["n_queries"]
     return tasks.sample_prompts(task, _distribution(spec, extra_shift), generator, sequences, length, spec["x_dim"])
@@ -46,13 +53,20 @@ def training_set(spec: dict) -> dict:
 
 
 def test_sets(spec: dict, x_shifts) -> dict:
-    """One test set per extra shift of x; every shift uses the same w's and unit draws of x."""
-    sets = {}
-    for shift in sorted({0.0, *map(float, x_shifts)}):
-        generator = _generator(_identity(spec), "test")  # the same draws for every shift: paired
-        x, y = _draw(spec, generator, spec["test_sequences"], extra_shift=shift)
-        sets[shift] = {"x": x, "y": y}
-    return {"x_shift": sets, "spec": spec}
+    """The held-out test sets: one per extra shift of x (the same w's and unit draws of x for every
+    shift, so shifts are paired), or the real task's held-out splits."""
+    sets = []
+    if spec["task"] == "real":
+        from . import episodes
+
+        for name, pools in episodes.TEST_SETS.items():
+            x, y = _draw(spec, _generator(_identity(spec), f"test-{name}"), spec["test_sequences"], pools=pools)
+            sets.append({"test_set": name, "x_shift": 0.0, "x": x, "y": y})
+    else:
+        for shift in sorted({0.0, *map(float, x_shifts)}):
+            x, y = _draw(spec, _generator(_identity(spec), "test"), spec["test_sequences"], extra_shift=shift)
+            sets.append({"test_set": "synthetic", "x_shift": shift, "x": x, "y": y})
+    return {"sets": sets, "spec": spec}
 
 
 def save(dataset: dict, path) -> None:

@@ -1,6 +1,6 @@
 """Evaluate trained runs on their held-out test prompts.
 
-For each run and each shift of x: the query error with every number of visible ICEs from 1 to
+For each run and each of its test sets (a shift of x, or a real-data split): the query error with every number of visible ICEs from 1 to
 n_context (the per-position curve; Tables 4-6 read 16/24/32 of 40 from it), and the error of every
 layer's probe with the full prompt (Fig. 3; metrics named probe_*). A prediction that overflows
 (a linear-attention model far outside its training distribution) is recorded as +inf. A shortened prompt keeps its first ICEs and the
@@ -35,19 +35,18 @@ def _masks(members, n_visible, device):
 
 
 @torch.no_grad()
-def evaluate_group(members, test_paths, settings: dict, execution: dict) -> None:
+def evaluate_group(members, test_paths, execution: dict) -> None:
     if execution["threads"]:
         torch.set_num_threads(execution["threads"])
     device = resolve_device(execution["device"])
     model, steps = load_group(members, device)
     spec = members[0].spec
     n, n_layers = spec["n_context"], spec["n_layers"]
-    test = [data.load(p)["x_shift"] for p in test_paths]
-    shifts = sorted({0.0, *map(float, settings["x_shifts"])})
+    test = [data.load(p)["sets"] for p in test_paths]  # the same sets, in the same order, for every member
     rows = [[] for _ in members]
-    for shift in shifts:
-        x = torch.stack([t[shift]["x"] for t in test]).to(device)
-        y = torch.stack([t[shift]["y"] for t in test]).to(device)
+    for index, test_set in enumerate(test[0]):
+        x = torch.stack([t[index]["x"] for t in test]).to(device)
+        y = torch.stack([t[index]["y"] for t in test]).to(device)
         inputs = tokens(x, y, n)
         for n_visible in range(1, n + 1):
             output, probes = model(inputs, _masks(members, n_visible, device))
@@ -60,7 +59,7 @@ def evaluate_group(members, test_paths, settings: dict, execution: dict) -> None
                     for metric, errors in task.errors(prediction[:, n:], y[k, :, n:]).items():
                         value = errors.mean().item()
                         rows[k].append(dict(
-                            split="test", n_context=n_visible, x_shift=shift, layer=layer, step=steps[k],
+                            split="test", test_set=test_set["test_set"], n_context=n_visible, x_shift=test_set["x_shift"], layer=layer, step=steps[k],
                             metric=prefix + metric, value=value if math.isfinite(value) else math.inf,  # overflowed: +inf
                         ))
     for k, member in enumerate(members):

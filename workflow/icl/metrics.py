@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 
 from .files import atomic_path
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 RUN_COLUMNS = [
     ("run_key", pa.string()),  # stable hash of the resolved run config
-    ("task", pa.string()),  # lr, nlr, mc
+    ("task", pa.string()),  # lr, nlr, mc, real
     ("model", pa.string()),  # softmax, lsa, lsa_constructed, stationary_point, or a baseline's name
     ("attention", pa.string()),  # dot, rbf, linear
     ("mask", pa.string()),  # prefix, causal, causal2
@@ -32,6 +32,7 @@ RUN_COLUMNS = [
 ]
 EVALUATION_COLUMNS = [
     ("split", pa.string()),  # train (training curve) or test
+    ("test_set", pa.string()),  # synthetic, a real-data split (seen_classes, unseen_classes, iris, wine), or train
     ("n_context", pa.int32()),  # ICEs visible to the queries
     ("x_shift", pa.float64()),  # mu_x added to every x
     ("layer", pa.int32()),  # the layer read out (0 for a stationary point or a baseline)

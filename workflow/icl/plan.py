@@ -68,6 +68,10 @@ class Run:
         """The baselines scored on the run's test file, beside it."""
         return self.train_data.parent / f"baselines-{self._test_identity(x_shifts)}.parquet"
 
+    def constructed_lsa(self, x_shifts) -> Path:
+        """The constructed LSA scored on the run's test file (lr), beside it."""
+        return self.train_data.parent / f"lsa-constructed-{self._test_identity(x_shifts)}.parquet"
+
     def train_data_spec(self) -> dict:
         """What the training-set file is drawn from."""
         return {k: self.spec[k] for k in DATA_KEYS + ("seed", "train_batches")}
@@ -96,6 +100,18 @@ class Plan:
         """Every distinct run, once."""
         return list({run.key: run for runs in self.sweeps.values() for run in runs}.values())
 
+    def aggregate_inputs(self, sweep: str, x_shifts) -> dict:
+        """The files a sweep's metrics table is built from: each run's metrics and training curve, the
+        baselines on its test files, and for trained LSA on lr the constructed LSA on the same prompts."""
+        runs = self.sweeps[sweep]
+        return {
+            "runs": [str(run.file(name)) for run in runs for name in ("metrics.parquet", "curve.parquet")],
+            "baselines": sorted({str(run.baselines(x_shifts)) for run in runs}),
+            "constructed_lsa": sorted(
+                {str(run.constructed_lsa(x_shifts)) for run in runs if run.spec["model"] == "lsa" and run.spec["task"] == "lr"}
+            ),
+        }
+
 
 def _resolve(config: dict, sweep: str, point: dict, seed: int) -> dict:
     spec = {key: value for section in RUN_SECTIONS for key, value in config[section].items()}
@@ -104,7 +120,7 @@ def _resolve(config: dict, sweep: str, point: dict, seed: int) -> dict:
         raise ConfigError(f"sweeps.{sweep}: unknown run keys {sorted(unknown)}")
     spec.update(point)
     spec["seed"] = seed
-    validate_run(spec | {"eval_n_context": config["evaluate"]["n_context"]}, where=f"sweeps.{sweep} run {point}")
+    validate_run(spec, where=f"sweeps.{sweep} run {point}", eval_n_context=config["evaluate"]["n_context"])
     return spec
 
 

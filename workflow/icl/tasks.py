@@ -69,7 +69,16 @@ class NonLinearRegression(Task):
         return y + self.noise * torch.randn(y.shape, generator=generator, dtype=y.dtype)
 
 
-class MultiClass(Task):
+class Classification(Task):
+    """One-hot labels, scored also by the error rate of the arg-max class."""
+
+    def errors(self, prediction, target):
+        errors = super().errors(prediction, target)
+        errors["query_error_pct"] = 100.0 * (prediction.argmax(-1) != target.argmax(-1)).to(prediction.dtype)
+        return errors
+
+
+class MultiClass(Classification):
     """y = one-hot(argmax_c w_c x), one w_c per class; `noise` is the chance of a uniformly random label."""
 
     name = "mc"
@@ -83,13 +92,15 @@ class MultiClass(Task):
         label = torch.where(flip, random_label, label)
         return torch.nn.functional.one_hot(label, self.output_dim).to(x.dtype)
 
-    def errors(self, prediction, target):
-        errors = super().errors(prediction, target)
-        errors["query_error_pct"] = 100.0 * (prediction.argmax(-1) != target.argmax(-1)).to(prediction.dtype)
-        return errors
+
+class RealClassification(Classification):
+    """Two-way episodes of real datasets; icl.episodes draws them instead of labels()."""
+
+    name = "real"
+    output_dim = 2  # breast cancer has only two classes
 
 
-TASKS = {task.name: task for task in (LinearRegression, NonLinearRegression, MultiClass)}
+TASKS = {task.name: task for task in (LinearRegression, NonLinearRegression, MultiClass, RealClassification)}
 
 
 def get(name: str, noise: float = 0.0) -> Task:

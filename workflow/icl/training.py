@@ -307,7 +307,7 @@ def run_identity(spec: dict, key: str) -> dict:
 def curve_frame(member: Member, curve: list) -> pd.DataFrame:
     rows = [
         run_identity(member.spec, member.key) | dict(
-            split="train", n_context=member.spec["n_context"], x_shift=0.0, layer=member.spec["n_layers"],
+            split="train", test_set="train", n_context=member.spec["n_context"], x_shift=0.0, layer=member.spec["n_layers"],
             step=row["step"], metric=metric, value=float(row[metric]),
         )
         for row in curve

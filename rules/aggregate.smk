@@ -1,10 +1,8 @@
 rule aggregate:
-    """Every run of a sweep in one tidy table: test metrics, training curves and the baselines on its test sets."""
+    """Every run of a sweep in one tidy table: test metrics, training curves, and the baselines (and for trained
+    LSA the constructed LSA) on its test sets."""
     input:
-        runs=lambda wildcards: [
-            str(run.file(name)) for run in PLAN.sweeps[wildcards.sweep] for name in ("metrics.parquet", "curve.parquet")
-        ],
-        baselines=lambda wildcards: sorted({str(run.baselines(config["evaluate"]["x_shifts"])) for run in PLAN.sweeps[wildcards.sweep]}),
+        unpack(lambda wildcards: PLAN.aggregate_inputs(wildcards.sweep, config["evaluate"]["x_shifts"])),
     output:
         "results/metrics/{sweep}.parquet",
     params:

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from icl import artifacts, config, metrics, plan
+from icl import artifacts, config, episodes, metrics, plan
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny.yaml"
@@ -126,3 +126,24 @@ def test_baselines_are_scored_on_the_models_test_prompts(finished):
     assert set(scores["model"]) == {"least_squares", "ridge", "online_gd"}
     assert set(scores["x_shift"]) == {0.0, 1.0}
     assert set(scores["n_context"]) == set(range(1, run.spec["n_context"] + 1))
+
+
+def test_real_data_models_are_tested_on_every_held_out_set_beside_classifiers(finished):
+    frame = metrics.read([finished / "results" / "metrics" / "real.parquet"])
+    test = frame[frame["split"] == "test"]
+    assert set(test["test_set"]) == set(episodes.TEST_SETS)
+    assert set(test["model"]) == {"softmax", "knn", "logistic_regression", "least_squares"}
+    assert set(test.loc[test["model"] == "knn", "n_context"]) == set(range(1, 9))
+    table = pd.read_csv(finished / "results" / "tables" / "ext_real_data_table.csv")
+    ran = table[table["seeds"] > 0]
+    assert set(ran["test_set"]) == set(episodes.TEST_SETS) and ran["accuracy"].between(0, 100).all()
+    assert set(ran["row"]) == {"PrefixLM-SL", "CausalLM-SL", "3-nearest neighbours", "Logistic regression", "Least squares"}
+
+
+def test_trained_lsa_is_compared_with_the_construction_on_its_own_test_prompts(finished):
+    tiny = config.load(TINY)
+    frame = metrics.read([finished / "results" / "metrics" / "lsa.parquet"])
+    constructed = frame[frame["model"] == "lsa_constructed"]
+    assert set(constructed["n_layers"]) == set(range(1, tiny["theory"]["max_depth"] + 1))
+    assert set(constructed["eta"]) == {tiny["theory"]["eta"], *tiny["theory"]["eta_sweep"]}
+    assert set(constructed["seed"]) == set(frame.loc[frame["model"] == "lsa", "seed"])

@@ -325,6 +325,24 @@ PAPER = dict(
 )
 
 
+@pytest.mark.parametrize("mask", ["prefix", "causal"])
+def test_scores_on_test_prompts_are_the_constructed_forward_pass(mask):
+    """What trained LSA models are compared with: the construction run on their own test file."""
+    x, y, xq, yq = prompts(seed=5, batch=6, n=7, q=3, d=3)
+    test_set = {"test_set": "synthetic", "x_shift": 0.0, "x": torch.cat([x, xq], 1).float(),
+                "y": torch.cat([y, yq], 1)[..., None].float()}
+    settings = {"eta": 0.8, "eta_sweep": [0.4], "max_depth": 4}
+    frame = theory.on_test_prompts([test_set], {"task": "lr", "seed": 0, "x_dim": 3, "n_context": 7}, settings)
+    x, y, xq, yq = (t.float().double() for t in (x, y, xq, yq))  # the file holds float32
+    for eta in (0.4, 0.8):
+        deltas = run_constructed(x, y, xq, mask, eta, 4)[:, :, 7:]
+        expected = ((yq + deltas) ** 2).mean((1, 2))  # the prediction is minus the query's last coordinate
+        rows = frame[(frame["mask"] == mask) & (frame["eta"] == eta)].sort_values("n_layers")
+        np.testing.assert_allclose(rows["value"], expected.numpy(), rtol=1e-9)
+        assert (rows["layer"] == rows["n_layers"]).all() and list(rows["n_layers"]) == [1, 2, 3, 4]
+    assert len(metrics.to_table(frame, {})) == 2 * 2 * 4
+
+
 @pytest.fixture(scope="module")
 def depth_frame():
     return theory.depth_curves(PAPER, [1.6])

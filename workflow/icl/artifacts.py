@@ -44,6 +44,8 @@ ARTIFACTS = {
         Artifact("ext_distribution_shift", "figure", ("table1",), "Beyond the paper: Table 1 models tested on x shifted by mu_x"),
         Artifact("ext_model_size", "figure", ("model_size",), "Beyond the paper: test error and causal/prefix ratio against model size"),
         Artifact("ext_trained_lsa", "figure", ("lsa",), "Beyond the paper: trained linear self-attention against depth"),
+        Artifact("ext_real_data", "figure", ("real",), "Beyond the paper: in-context classification of real data against the number of ICEs"),
+        Artifact("ext_real_data_table", "table", ("real",), "Beyond the paper: real-data accuracy per test set, with paired comparisons"),
         Artifact("paired_comparison", "table", (EVERY_SWEEP,), "causal / prefix error ratio per seed, with paired tests"),
     )
 }

@@ -19,7 +19,12 @@ PAPER_SAYS = {
     "fig6_train_size": "The paper: prefixLM is better at every size; the gap is largest at 30 (LR), 100 (NLR) and 10 (MC) batches.",
     "ext_distribution_shift": "Not in the paper: its theory (Fig. 2 right) predicts the causal model degrades most under a shift of x.",
     "ext_model_size": "Not in the paper at this scale: its T5 and PaLM results show the gap growing with model size.",
-    "ext_trained_lsa": "Not in the paper: the theory says trained prefix LSA approaches least squares and causal LSA online GD.",
+    "ext_trained_lsa": (
+        "Not in the paper: the theory says an L-layer LSA can compute L steps of gradient descent, whose limits are least "
+        "squares (prefix) and online GD (causal)."
+    ),
+    "ext_real_data": "Not in the paper, which tests real data only with large pretrained models (T5, PaLM).",
+    "ext_real_data_table": "Not in the paper, which tests real data only with large pretrained models (T5, PaLM).",
     "paired_comparison": "The paper reports no seeds or intervals; this table is ours alone.",
 }
 

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import paper, tables  # noqa: E402
+from . import baselines, episodes, paper, tables  # noqa: E402
 from .files import atomic_path  # noqa: E402
 
 MASK_PALETTE = {"prefix": "#1f77b4", "causal": "#d62728", "causal2": "#ff7f0e"}
@@ -162,10 +162,10 @@ def theory_eta_sweep(frames, configs, pdf_path):
     save(fig, pdf_path, caption)
 
 
-BASELINE_STYLE = {"least_squares": ":", "ridge": "-.", "online_gd": "--"}
+BASELINE_STYLE = dict(zip(baselines.BASELINES, [":", "-.", "--", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))], strict=True))
 
 
-def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None, baselines=None, baseline_x=None):
+def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None, baseline_rows=None, baseline_x=None):
     """One panel per task: error against x, prefix vs causal, mean and bootstrap 95% CI over seeds;
     baselines (mean over seeds, on the same prompts) in black: horizontal lines, or curves over
     `baseline_x` when they vary with it."""
@@ -182,15 +182,15 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
             ax.set_xticks(ticks, labels=[f"{v:g}" for v in ticks])
         shown = rows[rows["task"] == task]
         sns.lineplot(shown, x=x, y="value", hue="mask", style="layers", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
-        if baselines is not None:
+        if baseline_rows is not None:
             # On a log axis an exact baseline (least squares on noiseless LR) would squash the models'
             # curves into a line: it is drawn at the floor and labelled as below it.
             floor = shown["value"].min() / 30 if task != "mc" else -np.inf
-            for name, values in baselines[baselines["task"] == task].groupby("model"):
+            for name, values in baseline_rows[baseline_rows["task"] == task].groupby("model"):
                 curve = values.groupby(baseline_x)["value"].mean() if baseline_x else values["value"].mean()
                 below = np.all(np.asarray(curve) < floor)
-                style = dict(color="k", linewidth=0.9, linestyle=BASELINE_STYLE.get(name, ":"),
-                             label=f"{name} (< {floor:.0e})" if below else name)
+                style = dict(color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name],
+                             label=f"{baselines.LABELS[name]} (< {floor:.0e})" if below else baselines.LABELS[name])
                 if baseline_x:
                     ax.plot(curve.index, np.maximum(curve.values, floor), **style)
                 else:
@@ -207,7 +207,7 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
 def _baselines(frame):
     """Each baseline's full-prompt test error per task and seed."""
     errors = tables.final_errors(frame)
-    return errors[errors["model"].isin(list(BASELINE_STYLE))]
+    return errors[errors["model"].isin(list(baselines.BASELINES))]
 
 
 @figure("fig3_probe_layers")
@@ -222,19 +222,19 @@ def fig3_probe_layers(frames, configs, pdf_path):
         "black: least squares, ridge and online GD on the same prompts. "
         "Line: mean (log axes: geometric mean), band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
     )
-    _task_grid(rows, "layer", pdf_path, "Fig. 3: probe error per layer", "layer", caption, baselines=_baselines(frame))
+    _task_grid(rows, "layer", pdf_path, "Fig. 3: probe error per layer", "layer", caption, baseline_rows=_baselines(frame))
 
 
 @figure("fig6_train_size")
 def fig6_train_size(frames, configs, pdf_path):
-    rows = tables.final_errors(frames["fig6"]).assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
+    rows = _trained(tables.final_errors(frames["fig6"]))
     caption = (
         "Test error against the size of the fixed training set (batches of the training batch size); the training sets "
         "are nested. Grey: where the paper's gap is largest; black: baselines on the same prompts. Line: mean, band: bootstrap 95% CI over seeds.\n"
         + tables.scale_note(configs)
     )
-    _task_grid(rows[rows["mask"] != "none"], "train_batches", pdf_path, "Fig. 6: training-set size", "training batches", caption,
-               log_x=True, references=paper.FIG6_LARGEST_GAP, baselines=_baselines(frames["fig6"]))
+    _task_grid(rows, "train_batches", pdf_path, "Fig. 6: training-set size", "training batches", caption,
+               log_x=True, references=paper.FIG6_LARGEST_GAP, baseline_rows=_baselines(frames["fig6"]))
 
 
 @figure("ext_distribution_shift")
@@ -242,46 +242,54 @@ def ext_distribution_shift(frames, configs, pdf_path):
     frame = frames["table1"]
     shifts = sorted(frame["x_shift"].unique())
     errors = pd.concat([tables.final_errors(frame, x_shift=shift) for shift in shifts])
-    rows = errors[errors["mask"] != "none"].assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
-    baselines = errors[errors["model"].isin(list(BASELINE_STYLE))]
+    rows = _trained(errors)
+    baseline_rows = errors[errors["model"].isin(list(baselines.BASELINES))]
     caption = (
         "Table 1's models (trained on x ~ U(-1, 1)^d) tested on x shifted by mu_x, full prompt. The theory predicts that "
         "causalLM suffers most as mu_x grows (Fig. 2 right). Line: mean, band: bootstrap 95% CI over seeds; black: "
         "baselines on the same shifted prompts (least squares, ridge, online GD).\n" + tables.scale_note(configs)
     )
-    _task_grid(rows, "x_shift", pdf_path, "Distribution shift at test time", "mu_x", caption, baselines=baselines, baseline_x="x_shift")
+    _task_grid(rows, "x_shift", pdf_path, "Distribution shift at test time", "mu_x", caption, baseline_rows=baseline_rows, baseline_x="x_shift")
+
+
+def _trained(errors):
+    """The trained models' rows, with their layer type (SL or UL) as a column."""
+    return errors[errors["model"].isin(tables.TRAINED_MODELS)].assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
 
 
 @figure("ext_model_size")
 def ext_model_size(frames, configs, pdf_path):
     errors = tables.final_errors(frames["model_size"])
-    models = errors[errors["mask"] != "none"].assign(
-        layers=lambda f: np.where(f["shared"], "SL", "UL"),
-        size=lambda f: f["n_layers"].astype(str) + "x" + f["width"].astype(str),
+    models = _trained(errors).assign(
+        size=lambda f: f["n_layers"].astype(str) + "x" + f["width"].astype(str), model=lambda f: f["mask"] + " " + f["layers"]
     )
-    order = models.sort_values(["n_layers", "width"])["size"].unique()
+    order = models.sort_values(["width", "n_layers"])["size"].unique()
+    palette = {"prefix SL": "#1f77b4", "prefix UL": "#9ecae1", "causal SL": "#d62728", "causal UL": "#fc9272"}
     task_names = [t for t in tables.TASKS if t in set(models["task"])]
-    fig, axes = plt.subplots(2, len(task_names), figsize=(max(6.5, 4.5 * len(task_names)), 6.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(task_names), figsize=(max(6.5, 0.55 * len(order) * len(task_names) + 2), 6.5), squeeze=False)
     ratios = tables.paired(errors)
     ratios = ratios.assign(layers=np.where(ratios["shared"], "SL", "UL"), size=ratios["n_layers"].astype(str) + "x" + ratios["width"].astype(str))
     for column, task in enumerate(task_names):
         top, bottom = axes[0][column], axes[1][column]
         if task != "mc":
             top.set_yscale("log")
-        sns.pointplot(models[models["task"] == task], x="size", y="value", hue="mask", palette=MASK_PALETTE, order=order,
-                      linestyles="none", dodge=0.3, ax=top, **BAND)
+        shown = models[models["task"] == task]
+        sns.pointplot(shown, x="size", y="value", hue="model", palette=palette, order=order,
+                      hue_order=[h for h in palette if h in set(shown["model"])], linestyles="none", dodge=0.5, ax=top, **BAND)
         top.set(title=task.upper(), xlabel="", ylabel="test error %" if task == "mc" else "test query MSE")
-        shown = ratios[ratios["task"] == task]
+        top.legend(fontsize=6)
         bottom.axhline(1.0, **REFERENCE)
-        for layers, rows in shown.groupby("layers"):
+        for offset, (layers, rows) in zip((-0.12, 0.12), ratios[ratios["task"] == task].groupby("layers")):
             rows = rows.set_index("size").reindex(order).dropna(subset=["ratio"])
-            bottom.errorbar(rows.index, rows["ratio"], yerr=[rows["ratio"] - rows["ratio_ci_low"], rows["ratio_ci_high"] - rows["ratio"]],
+            positions = [list(order).index(size) + offset for size in rows.index]
+            bottom.errorbar(positions, rows["ratio"], yerr=[rows["ratio"] - rows["ratio_ci_low"], rows["ratio_ci_high"] - rows["ratio"]],
                             marker="o", capsize=3, linestyle="none", label=layers)
+        bottom.set_xticks(range(len(order)), labels=order)
         bottom.set(yscale="log", xlabel="layers x width", ylabel="causal / prefix error")
         bottom.legend(fontsize=7)
     caption = (
-        "Top: test error of prefix and causal models of each size (SL and UL together; mean, 95% bootstrap CI over seeds). "
-        "Bottom: geometric-mean causal/prefix ratio over paired seeds with its 95% t-interval; above 1, causal is worse.\n"
+        "Top: test error of prefix and causal models of each size, SL and UL (mean, bootstrap 95% CI over seeds). "
+        "Bottom: geometric-mean causal/prefix error ratio over paired seeds with its 95% t-interval; above 1, causal is worse.\n"
         + tables.scale_note(configs)
     )
     save(fig, pdf_path, caption)
@@ -291,13 +299,64 @@ def ext_model_size(frames, configs, pdf_path):
 def ext_trained_lsa(frames, configs, pdf_path):
     frame = frames["lsa"]
     errors = tables.final_errors(frame)
-    rows = errors[errors["mask"] != "none"].assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
+    trained = _trained(errors)
+    depths = sorted(trained["n_layers"].unique())
+    constructed = errors[(errors["model"] == "lsa_constructed") & errors["n_layers"].isin(depths)]
+    etas = np.array(sorted(constructed["eta"].unique()))
+    paper_eta = etas[np.abs(etas - paper.ETA).argmin()]  # the paper's step, or the nearest one computed
+    at_eta = constructed[np.isclose(constructed["eta"], paper_eta)]
+    best = constructed.groupby(["mask", "n_layers", "seed"], as_index=False)["value"].min()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.set_yscale("log")
+    sns.lineplot(trained, x="n_layers", y="value", hue="mask", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
+    for rows, dashes, label in ((at_eta, (4, 2), f"constructed, eta = {paper_eta:g}"), (best, (1, 1.5), "constructed, best eta")):
+        for mask, curve in rows.groupby("mask"):
+            mean = np.exp(np.log(curve["value"]).groupby(curve["n_layers"]).mean())  # geometric, like the bands
+            ax.plot(mean.index, mean.values, color=MASK_PALETTE[mask], dashes=dashes, linewidth=1.2, label=f"{mask} {label}")
+    floor = min(trained["value"].min(), constructed["value"].min()) / 30  # exact least squares would squash the curves
+    for name, rows in _baselines(frame).groupby("model"):
+        level = np.exp(np.log(rows["value"].clip(lower=1e-300)).mean())
+        label = baselines.LABELS[name] + (f" (< {floor:.0e})" if level < floor else "")
+        ax.axhline(max(level, floor), color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name], label=label)
+    ax.set_xticks(depths, labels=[str(d) for d in depths])
+    ax.set(xlabel="layers", ylabel="test query MSE", title="Trained linear self-attention against the constructed LSA (LR)")
+    ax.legend(fontsize=6, ncol=2)
     caption = (
-        "Trained linear self-attention (no softmax, no MLP) against depth. Black: the stationary points of the "
-        "constructed LSA on the same prompts: least squares (prefixLM's limit) and online GD (causalLM's limit). "
-        "Line: mean (geometric), band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
+        "Solid: trained LSA (no softmax, no MLP), mean and bootstrap 95% CI over seeds. Dashed: the constructed LSA of Sec. 4 "
+        f"with the same number of layers on the same test prompts, at the paper's step eta = {paper_eta:g}; dotted: at the best "
+        "step of the theory's eta grid for each depth. Black: the constructed LSA's limits, least squares (prefixLM) and online "
+        "GD (causalLM), and ridge. Log axis: geometric means.\n" + tables.scale_note(configs)
     )
-    _task_grid(rows, "n_layers", pdf_path, "Trained LSA against depth", "layers", caption, baselines=_baselines(frame))
+    save(fig, pdf_path, caption)
+
+
+@figure("ext_real_data")
+def ext_real_data(frames, configs, pdf_path):
+    frame = frames["real"]
+    test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & (frame["metric"] == "query_error_pct")]
+    test = test.assign(accuracy=100.0 - test["value"])
+    sets = [s for s in episodes.TEST_SET_TITLES if s in set(test["test_set"])]
+    fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.8), squeeze=False, sharey=True)
+    for ax, test_set in zip(axes[0], sets):
+        shown = test[test["test_set"] == test_set]
+        sns.lineplot(_trained(shown), x="n_context", y="accuracy", hue="mask", style="layers", palette=MASK_PALETTE,
+                     marker="o", markersize=4, ax=ax, legend=ax is axes[0][0], **BAND)
+        for name, rows in shown[shown["model"].isin(list(baselines.BASELINES))].groupby("model"):
+            curve = rows.groupby("n_context")["accuracy"].mean()
+            ax.plot(curve.index, curve.values, color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name], label=baselines.LABELS[name])
+        ax.axhline(50.0, **REFERENCE)
+        ax.set(title=episodes.TEST_SET_TITLES[test_set], xlabel="ICEs", ylabel="query accuracy %")
+    axes[0][0].legend(fontsize=6)
+    for ax in axes[0][1:]:
+        ax.legend().remove()
+    caption = (
+        "Two-way in-context classification on scikit-learn's real datasets: every episode picks two classes, projects x "
+        "to the model's input size with a fresh random matrix and permutes the labels. Trained on episodes of digits 0-6 "
+        "and breast cancer; tested on their held-out samples, on digits 7-9, and on iris and wine, never seen in "
+        "training. Accuracy against the number of ICEs the queries see (mean, bootstrap 95% CI over seeds); black: "
+        "classical learners fitted to the same ICEs; grey: chance.\n" + tables.scale_note(configs)
+    )
+    save(fig, pdf_path, caption)
 
 
 def draw(name: str, frames: dict, configs: dict, pdf_path) -> None:

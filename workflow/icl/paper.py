@@ -37,7 +37,8 @@ TABLE7 = {
 # Fig. 6: training-set sizes (batches of 64) where the paper's gap is largest.
 FIG6_LARGEST_GAP = {"lr": 30, "nlr": 100, "mc": 10}
 
-# Sec. 5.1 statements about the constructed LSA (d = 16, n = 40, eta = 1.6).
+# Sec. 5.1 statements about the constructed LSA (d = 16, n = 40, eta = ETA).
+ETA = 1.6  # the construction's step in Fig. 2
 CAUSAL_QUERY_FLOOR = 1e-1  # causalLM's query MSE stays above this over depth 1..50
 PREFIX_QUERY_AT_50 = 1e-3  # prefixLM's query MSE falls below this by depth 50
 STATIONARY_THRESHOLD = 1e-2  # at mu_x = 0, causalLM's stationary point needs over ...

@@ -1,15 +1,17 @@
 """The study's tables: our mean and 95% CI over seeds beside the paper's value, as CSV and Markdown.
 
-Errors are the test query error of the final read-out: MSE for lr and nlr, error % for mc.
+Errors are the test query error of the final read-out: MSE for lr and nlr, error % for mc and real.
 """
 
 import numpy as np
 import pandas as pd
 
-from . import paper, stats
+from . import baselines, episodes, paper, stats, tasks
 from .files import write_text
+from .plan import architecture
 
 TASKS = ("lr", "nlr", "mc")
+TRAINED_MODELS = ("softmax", "lsa")
 TABLES = {}
 # The columns that identify a run apart from its mask and seed: a prefix run and a causal run
 # that agree on all of them were trained on the same data and are compared pairwise.
@@ -25,11 +27,11 @@ def table(name):
 
 
 def headline_metric(task: str) -> str:
-    return "query_error_pct" if task == "mc" else "query_mse"
+    return "query_error_pct" if isinstance(tasks.get(task), tasks.Classification) else "query_mse"
 
 
 def final_errors(frame: pd.DataFrame, n_context=None, x_shift: float = 0.0) -> pd.DataFrame:
-    """One row per run: the test error of the final read-out (with n_context visible ICEs)."""
+    """One row per run and test set: the test error of the final read-out (with n_context visible ICEs)."""
     test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & np.isclose(frame["x_shift"], x_shift)]
     full = test.groupby("run_key")["n_context"].transform("max")
     test = test[test["n_context"] == (full if n_context is None else n_context)]
@@ -43,7 +45,7 @@ def row_name(mask: str, shared: bool, suffix: str = "") -> str:
 def _fmt(value: float, task: str) -> str:
     if not np.isfinite(value):
         return "n/a"
-    return f"{value:.1f}" if task == "mc" else f"{value:.2g}"
+    return f"{value:.1f}" if headline_metric(task) == "query_error_pct" else f"{value:.2g}"
 
 
 def summarise(errors: pd.DataFrame, rows: dict, paper_values: dict) -> pd.DataFrame:
@@ -95,7 +97,7 @@ def scale_note(configs: dict) -> str:
         f"width {_values(specs, 'width')}, {s['heads']} heads; x in R^{s['x_dim']} ({s['x_distribution']}), "
         f"{s['n_context']} ICEs + {s['n_queries']} queries; {_values(specs, 'steps')} steps of batch {s['batch_size']}, "
         f"lr {s['learning_rate']:g}; {len({x['seed'] for x in specs})} seeds. "
-        "Errors: test query MSE (lr, nlr) and error % (mc); mean [95% t-interval] over seeds. "
+        "Errors: test query MSE (lr, nlr) and error % (mc, real); mean [95% t-interval] over seeds. "
         "The paper's values are at its own scale (24 layers, width 128, 40 ICEs, 100k steps)."
     )
 
@@ -105,11 +107,7 @@ TABLE1_ROWS = {
     for shared in (True, False) for mask in ("prefix", "causal")
 }
 # Classical learners on the same test prompts (icl.baselines), listed under the models.
-BASELINE_ROWS = {
-    "Least squares": dict(model="least_squares"),
-    "Ridge (lambda 0.1)": dict(model="ridge"),
-    "Online GD (causal limit)": dict(model="online_gd"),
-}
+BASELINE_ROWS = {baselines.LABELS[name]: dict(model=name) for name in baselines.FOR_TASK["lr"]}
 
 
 @table("table1")
@@ -156,13 +154,53 @@ def table7(frames, configs):
     return summary, markdown(summary, "Table 7: ICEs shuffled at every training step", scale_note(configs))
 
 
-def paired(errors: pd.DataFrame) -> pd.DataFrame:
-    """Per setting: causal/prefix error ratio over paired seeds, its 95% CI and a paired t-test on logs."""
-    wide = errors.pivot_table(index=SETTING + ["seed"], columns="mask", values="value").dropna(subset=["prefix", "causal"])
+@table("ext_real_data_table")
+def real_data(frames, configs):
+    """Accuracy with the full prompt on each real-data test set, and the paired causal/prefix error ratio."""
+    errors = final_errors(frames["real"])
+    rows = {name: dict(mask=sel["mask"], shared=sel["shared"]) for name, sel in TABLE1_ROWS.items()}
+    rows |= {baselines.LABELS[name]: dict(model=name) for name in baselines.FOR_TASK["real"]}
     records = []
-    for setting, rows in wide.groupby(level=SETTING):
+    for test_set, chosen in errors.groupby("test_set", sort=False):
+        for name, selection in rows.items():
+            picked = chosen[chosen["model"].isin(TRAINED_MODELS)] if "mask" in selection else chosen
+            for column, wanted in selection.items():
+                picked = picked[picked[column] == wanted]
+            accuracy = 100.0 - picked["value"]
+            mean, half = stats.mean_ci(accuracy) if len(picked) else (np.nan, np.nan)
+            low, high = np.clip([mean - half, mean + half], 0.0, 100.0)  # a t-interval of few seeds can leave [0, 100]
+            records.append(dict(row=name, test_set=test_set, accuracy=mean, ci_low=low, ci_high=high, seeds=len(picked)))
+    summary = pd.DataFrame(records)
+    sets = [s for s in episodes.TEST_SET_TITLES if s in set(summary["test_set"])]
+    lines = ["# Real data: query accuracy % with the full prompt", "", "| | " + " | ".join(episodes.TEST_SET_TITLES[s] for s in sets) + " |",
+             "|---" * (1 + len(sets)) + "|"]
+    for name, by_set in summary.groupby("row", sort=False):
+        cells = []
+        for test_set in sets:
+            r = by_set[by_set["test_set"] == test_set].iloc[0]
+            ci = f" [{r['ci_low']:.1f}, {r['ci_high']:.1f}]" if np.isfinite(r["ci_low"]) else ""
+            cells.append(f"{r['accuracy']:.1f}{ci} (n={r['seeds']})" if r["seeds"] else "not run")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    ratios = paired(errors)
+    lines += ["", "Causal / prefix error ratio over paired seeds [95% CI], causal worse in k of n seeds, paired t-test p:", ""]
+    for _, r in ratios.iterrows():
+        lines.append(
+            f"- {'SL' if r['shared'] else 'UL'}, {episodes.TEST_SET_TITLES.get(r['test_set'], r['test_set'])}: {r['ratio']:.2f} "
+            f"[{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}], {r['causal_worse_seeds']}/{r['seeds']}, p = {r['p_value']:.2g}"
+        )
+    note = "Accuracy: mean [95% t-interval] over seeds; chance is 50%. " + scale_note(configs)
+    return summary, "\n".join(lines + ["", note, ""])
+
+
+def paired(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per setting and test set: causal/prefix error ratio over paired seeds, its 95% CI and a paired t-test on logs."""
+    index = SETTING + ["test_set", "seed"]
+    trained = errors[errors["model"].isin(TRAINED_MODELS)]
+    wide = trained.pivot_table(index=index, columns="mask", values="value").dropna(subset=["prefix", "causal"])
+    records = []
+    for setting, rows in wide.groupby(level=index[:-1]):
         ratio, low, high, p_value = stats.paired_log_ratio(rows["causal"], rows["prefix"])
-        records.append(dict(zip(SETTING, setting)) | dict(
+        records.append(dict(zip(index[:-1], setting)) | dict(
             seeds=len(rows), prefix_mean=rows["prefix"].mean(), causal_mean=rows["causal"].mean(),
             ratio=ratio, ratio_ci_low=low, ratio_ci_high=high, causal_worse_seeds=int((rows["causal"] > rows["prefix"]).sum()),
             p_value=p_value,
@@ -172,23 +210,23 @@ def paired(errors: pd.DataFrame) -> pd.DataFrame:
 
 @table("paired_comparison")
 def paired_comparison(frames, configs):
-    errors = final_errors(pd.concat(frames.values()).drop_duplicates(["run_key", "split", "n_context", "x_shift", "layer", "step", "metric"]))
+    errors = final_errors(pd.concat(frames.values()).drop_duplicates(["run_key", "split", "test_set", "n_context", "x_shift", "layer", "step", "metric"]))
     summary = paired(errors)
     lines = [
         "# Paired comparison: causalLM error / prefixLM error, same data and seed", "",
-        "| task | layers | L2 | permute | train batches | seeds | prefix | causal | ratio [95% CI] | causal worse | p |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| task | test set | model | L2 | permute | train batches | seeds | prefix | causal | ratio [95% CI] | causal worse | p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in summary.iterrows():
         lines.append(
-            f"| {r['task']} | {'SL' if r['shared'] else 'UL'} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['seeds']} "
+            f"| {r['task']} | {r['test_set']} | {architecture(r)} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['seeds']} "
             f"| {_fmt(r['prefix_mean'], r['task'])} | {_fmt(r['causal_mean'], r['task'])} "
             f"| {r['ratio']:.2f} [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}] | {r['causal_worse_seeds']}/{r['seeds']} "
             f"| {r['p_value']:.2g} |"
         )
     note = (
-        "Ratio: geometric mean over seeds of causal/prefix test error (MSE for lr/nlr, error % for mc), with a 95% t-interval "
-        "on the log ratio; p: two-sided paired t-test of log errors across seeds. " + scale_note(configs)
+        "Ratio: geometric mean over seeds of causal/prefix test error (MSE for lr/nlr, error % for mc and real), with a "
+        "95% t-interval on the log ratio; p: two-sided paired t-test of log errors across seeds. " + scale_note(configs)
     )
     return summary, "\n".join(lines + ["", note, ""])
 

@@ -103,7 +103,7 @@ def _identity(mask, model, seed, eta, d, n_layers, x_shift):
     return dict(
         run_key=f"theory-{model}-{mask}-eta{eta:g}-mu{x_shift:g}-seed{seed}", task="lr", model=model,
         attention="linear", mask=mask, n_layers=n_layers, width=d + 1, heads=1, shared=True, l2=False,
-        permute=False, train_batches=0, seed=seed, eta=eta, split="test", x_shift=float(x_shift), step=0,
+        permute=False, train_batches=0, seed=seed, eta=eta, split="test", test_set="synthetic", x_shift=float(x_shift), step=0,
     )
 
 
@@ -146,4 +146,23 @@ def stationary_curves(settings: dict, masks=MASKS) -> pd.DataFrame:
             values = [_mse((x_query @ w[..., None])[None, ..., 0] - y_query[None])[0] for w in query_weights]
             identity = _identity(mask, "stationary_point", seed, math.nan, settings["d"], 0, x_shift)
             frames.append(_rows(identity, n_context=list(ns), layer=0, metric="query_mse", value=values))
+    return pd.concat(frames, ignore_index=True)
+
+
+def on_test_prompts(test_sets, spec: dict, settings: dict, masks=("prefix", "causal")) -> pd.DataFrame:
+    """The constructed LSA's query MSE on a trained run's lr test sets, full prompt: every depth
+    1..max_depth (n_layers = layer = depth) and every eta of the theory section, for each mask a
+    trained model can have. Trained LSA models are compared with it on the very same prompts."""
+    frames = []
+    n, depth = spec["n_context"], settings["max_depth"]
+    etas = sorted({settings["eta"], *settings["eta_sweep"]})
+    for test_set, mask, eta in itertools.product(test_sets, masks, etas):
+        x, y = test_set["x"].double(), test_set["y"][..., 0].double()
+        with np.errstate(over="ignore", invalid="ignore"):
+            deltas = recursion_deltas(x[:, :n], y[:, :n], x[:, n:], mask, eta, depth)
+            query_mse = _mse(y[:, n:] + deltas[:, :, n:])  # the prediction is -delta_q
+        identity = _identity(mask, "lsa_constructed", spec["seed"], eta, spec["x_dim"], 0, test_set["x_shift"])
+        identity |= dict(run_key=f"{spec['task']}-{identity['run_key']}", task=spec["task"], test_set=test_set["test_set"])
+        layers = np.arange(1, depth + 1)
+        frames.append(_rows(identity, n_context=n, layer=layers, metric="query_mse", value=query_mse).assign(n_layers=layers))
     return pd.concat(frames, ignore_index=True)

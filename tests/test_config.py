@@ -71,3 +71,10 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "model.attention = 'cosine' is not allowed; choose one of ['dot', 'rbf']" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_variants_that_resolve_to_the_same_run_give_it_once():
+    cfg = config.validate({"seeds": 2, "sweeps": {"s": {"grid": {"mask": ["prefix"]}, "variants": [{}, {"n_layers": 24}]}}})
+    runs = plan.make_plan(cfg)
+    assert len(runs.sweeps["s"]) == 2  # n_layers 24 is the default: one run per seed
+    assert [g.sweep for g in runs.groups] == ["s"]

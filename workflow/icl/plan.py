@@ -125,16 +125,17 @@ def _resolve(config: dict, sweep: str, point: dict, seed: int) -> dict:
 
 
 def sweep_runs(config: dict, sweep: str) -> list:
-    """The runs of one sweep: grid x variants x seeds."""
+    """The runs of one sweep: grid x variants x seeds, each distinct run once (two variants may
+    resolve to the same run, e.g. one that restates a default)."""
     definition = config["sweeps"][sweep]
     names = list(definition["grid"])
-    runs = []
+    runs = {}
     for values in itertools.product(*(definition["grid"][name] for name in names)):
         for variant in definition["variants"]:
             for seed in range(config["seeds"]):
                 spec = _resolve(config, sweep, dict(zip(names, values)) | variant, seed)
-                runs.append(Run(spec=spec, key=stable_hash(spec)))
-    return runs
+                runs.setdefault(stable_hash(spec), Run(spec=spec, key=stable_hash(spec)))
+    return list(runs.values())
 
 
 def _group_signature(spec: dict):

@@ -434,3 +434,35 @@ def test_an_overflowing_prediction_is_recorded_as_diverged(tmp_path):
     evaluation.evaluate_group([m], [tmp_path / "test.pt"], execution())
     values = metrics.read([m.directory / "metrics.parquet"])["value"]
     assert values.notna().all() and (values == float("inf")).any()
+
+
+# --- training with fewer ICEs than the prompt holds ---
+
+
+@pytest.mark.parametrize("mask", ["prefix", "causal"])
+def test_a_run_trained_on_the_first_ices_never_learns_from_the_others(tmp_path, mask):
+    """train_n_context = 3 of 6: changing ICEs 4-6 of every training prompt leaves the trained weights as they are."""
+    s = spec(mask=mask, train_n_context=3, steps=6, l2=False)
+    original = member(tmp_path, s)
+    training.train_group([original], execution(), progress=False)
+    changed_data = data.training_set(s)
+    changed_data["x"][:, 3:6] += 1.0
+    changed_data["y"][:, 3:6] -= 2.0
+    data.save(changed_data, tmp_path / "changed.pt")
+    changed = training.Member(spec=s, key=original.key, directory=tmp_path / "changed", train_data=tmp_path / "changed.pt")
+    training.train_group([changed], execution(), progress=False)
+    for name, weight in saved_weights(original).items():
+        torch.testing.assert_close(saved_weights(changed)[name], weight, rtol=0, atol=0, msg=name)
+    # ... while a run that sees every ICE does learn from them
+    full = spec(mask=mask, steps=6, l2=False)
+    seen = member(tmp_path, full, "full")
+    training.train_group([seen], execution(), progress=False)
+    unseen = training.Member(spec=full, key=seen.key, directory=tmp_path / "full_changed", train_data=tmp_path / "changed.pt")
+    training.train_group([unseen], execution(), progress=False)
+    assert any(not torch.equal(saved_weights(unseen)[n], w) for n, w in saved_weights(seen).items())
+
+
+def test_train_n_context_is_checked_against_the_prompt():
+    bad = config.validate({"data": {"n_context": 10}, "sweeps": {"s": {"grid": {"train_n_context": [12]}}}})
+    with pytest.raises(config.ConfigError, match="train_n_context = 12 exceeds n_context = 10"):
+        plan.make_plan(bad)

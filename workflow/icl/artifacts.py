@@ -42,6 +42,7 @@ ARTIFACTS = {
         Artifact("fig3_probe_layers", "figure", ("table1",), "Fig. 3: per-layer probe error of the SL models"),
         Artifact("fig6_train_size", "figure", ("fig6",), "Fig. 6: test error against the number of training batches"),
         Artifact("ext_distribution_shift", "figure", ("table1",), "Beyond the paper: Table 1 models tested on x shifted by mu_x"),
+        Artifact("ext_ice_count", "figure", ("table1", "ice_count"), "Beyond the paper: tested with fewer or more ICEs than in training"),
         Artifact("ext_model_size", "figure", ("model_size",), "Beyond the paper: test error and causal/prefix ratio against model size"),
         Artifact("ext_trained_lsa", "figure", ("lsa",), "Beyond the paper: trained linear self-attention against depth"),
         Artifact("ext_real_data", "figure", ("real",), "Beyond the paper: in-context classification of real data against the number of ICEs"),

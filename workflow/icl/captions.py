@@ -18,6 +18,7 @@ PAPER_SAYS = {
     "fig3_probe_layers": "The paper: prefixLM's probe error falls below causalLM's in the later layers, on every task.",
     "fig6_train_size": "The paper: prefixLM is better at every size; the gap is largest at 30 (LR), 100 (NLR) and 10 (MC) batches.",
     "ext_distribution_shift": "Not in the paper: its theory (Fig. 2 right) predicts the causal model degrades most under a shift of x.",
+    "ext_ice_count": "Not in the paper, whose Tables 4-6 test fewer ICEs only; its theory ties causalLM's error to the ICE count.",
     "ext_model_size": "Not in the paper at this scale: its T5 and PaLM results show the gap growing with model size.",
     "ext_trained_lsa": (
         "Not in the paper: the theory says an L-layer LSA can compute L steps of gradient descent, whose limits are least "

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import baselines, episodes, paper, tables  # noqa: E402
+from . import baselines, episodes, metrics, paper, tables  # noqa: E402
 from .files import atomic_path  # noqa: E402
 
 MASK_PALETTE = {"prefix": "#1f77b4", "causal": "#d62728", "causal2": "#ff7f0e"}
@@ -255,6 +255,34 @@ def ext_distribution_shift(frames, configs, pdf_path):
 def _trained(errors):
     """The trained models' rows, with their layer type (SL or UL) as a column."""
     return errors[errors["model"].isin(tables.TRAINED_MODELS)].assign(layers=lambda f: np.where(f["shared"], "SL", "UL"))
+
+
+@figure("ext_ice_count")
+def ext_ice_count(frames, configs, pdf_path):
+    frame = pd.concat([frames["table1"], frames["ice_count"]]).drop_duplicates(metrics.ROW_KEY)
+    test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & np.isclose(frame["x_shift"], 0.0)]
+    test = _trained(test[test["metric"] == test["task"].map(tables.headline_metric)])
+    test = test.assign(trained_with=test["train_n_context"].map("{} ICEs".format))
+    task_names = [t for t in tables.TASKS if t in set(test["task"])]
+    layer_types = [t for t in ("SL", "UL") if t in set(test["layers"])]
+    fig, axes = plt.subplots(len(layer_types), len(task_names), figsize=(4.2 * len(task_names), 3.4 * len(layer_types)), squeeze=False)
+    for row, layers in enumerate(layer_types):
+        for column, task in enumerate(task_names):
+            ax = axes[row][column]
+            if task != "mc":
+                ax.set_yscale("log")
+            shown = test[(test["task"] == task) & (test["layers"] == layers)]
+            sns.lineplot(shown, x="n_context", y="value", hue="mask", style="trained_with", palette=MASK_PALETTE,
+                         marker="o", markersize=4, ax=ax, legend=row == column == 0, **BAND)
+            for trained in sorted(shown["train_n_context"].unique())[:-1]:
+                ax.axvline(trained, **REFERENCE)
+            ax.set(title=f"{task.upper()}, {layers}", xlabel="ICEs at test", ylabel="test error %" if task == "mc" else "test query MSE")
+    caption = (
+        "Models trained with all ICEs of the prompt visible, or with only the first few (grey line), tested with 1 to all ICEs "
+        "visible: left of the line fewer ICEs than in training, right of it more. Line: mean (log axes: geometric mean), "
+        "band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
+    )
+    save(fig, pdf_path, caption)
 
 
 @figure("ext_model_size")

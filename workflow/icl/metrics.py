@@ -27,6 +27,7 @@ RUN_COLUMNS = [
     ("l2", pa.bool_()),  # ICE outputs regularised towards 0
     ("permute", pa.bool_()),  # ICE order shuffled at every training step
     ("train_batches", pa.int32()),
+    ("train_n_context", pa.int32()),  # ICEs visible in training (0 for what is not trained)
     ("seed", pa.int32()),
     ("eta", pa.float64()),  # step of the constructed LSA; null (NaN in pandas) for trained models
 ]
@@ -46,6 +47,8 @@ SCHEMA = pa.schema(
     metadata={"schema_version": SCHEMA_VERSION},
 )
 COLUMNS = SCHEMA.names
+# What one row measures: a run's rows are unique on these, so tables read twice can be deduplicated.
+ROW_KEY = ["run_key", "split", "test_set", "n_context", "x_shift", "layer", "step", "metric"]
 
 
 def to_table(frame: pd.DataFrame, config: dict) -> pa.Table:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import tasks
-from .config import RUN_SECTIONS, ConfigError, validate_run
+from .config import RUN_SECTIONS, ConfigError, run_keys, validate_run
 
 RESULTS = Path("results")
 
@@ -115,7 +115,7 @@ class Plan:
 
 def _resolve(config: dict, sweep: str, point: dict, seed: int) -> dict:
     spec = {key: value for section in RUN_SECTIONS for key, value in config[section].items()}
-    unknown = set(point) - set(spec)
+    unknown = set(point) - set(run_keys())
     if unknown:
         raise ConfigError(f"sweeps.{sweep}: unknown run keys {sorted(unknown)}")
     spec.update(point)

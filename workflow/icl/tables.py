@@ -6,7 +6,7 @@ Errors are the test query error of the final read-out: MSE for lr and nlr, error
 import numpy as np
 import pandas as pd
 
-from . import baselines, episodes, paper, stats, tasks
+from . import baselines, episodes, metrics, paper, stats, tasks
 from .files import write_text
 from .plan import architecture
 
@@ -15,7 +15,7 @@ TRAINED_MODELS = ("softmax", "lsa")
 TABLES = {}
 # The columns that identify a run apart from its mask and seed: a prefix run and a causal run
 # that agree on all of them were trained on the same data and are compared pairwise.
-SETTING = ["task", "model", "attention", "n_layers", "width", "heads", "shared", "l2", "permute", "train_batches"]
+SETTING = ["task", "model", "attention", "n_layers", "width", "heads", "shared", "l2", "permute", "train_batches", "train_n_context"]
 
 
 def table(name):
@@ -96,7 +96,7 @@ def scale_note(configs: dict) -> str:
         f"Scale: {'/'.join(sorted({x['model'] for x in specs}))} models, {_values(specs, 'n_layers')} layers, "
         f"width {_values(specs, 'width')}, {s['heads']} heads; x in R^{s['x_dim']} ({s['x_distribution']}), "
         f"{s['n_context']} ICEs + {s['n_queries']} queries; {_values(specs, 'steps')} steps of batch {s['batch_size']}, "
-        f"lr {s['learning_rate']:g}; {len({x['seed'] for x in specs})} seeds. "
+        f"lr {_values(specs, 'learning_rate')}; {len({x['seed'] for x in specs})} seeds. "
         "Errors: test query MSE (lr, nlr) and error % (mc, real); mean [95% t-interval] over seeds. "
         "The paper's values are at its own scale (24 layers, width 128, 40 ICEs, 100k steps)."
     )
@@ -118,7 +118,7 @@ def table1(frames, configs):
 
 @table("table3")
 def table3(frames, configs):
-    errors = final_errors(pd.concat([frames["table1"], frames["table3"]]).drop_duplicates())
+    errors = final_errors(pd.concat([frames["table1"], frames["table3"]]).drop_duplicates(metrics.ROW_KEY))
     rows = {
         row_name(mask, shared, "-L2" if l2 else "-no-L2"): dict(mask=mask, shared=shared, l2=l2, permute=False)
         for shared in (True, False) for l2 in (not shared, shared) for mask in ("prefix", "causal")
@@ -210,16 +210,16 @@ def paired(errors: pd.DataFrame) -> pd.DataFrame:
 
 @table("paired_comparison")
 def paired_comparison(frames, configs):
-    errors = final_errors(pd.concat(frames.values()).drop_duplicates(["run_key", "split", "test_set", "n_context", "x_shift", "layer", "step", "metric"]))
+    errors = final_errors(pd.concat(frames.values()).drop_duplicates(metrics.ROW_KEY))
     summary = paired(errors)
     lines = [
         "# Paired comparison: causalLM error / prefixLM error, same data and seed", "",
-        "| task | test set | model | L2 | permute | train batches | seeds | prefix | causal | ratio [95% CI] | causal worse | p |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| task | test set | model | L2 | permute | train batches | train ICEs | seeds | prefix | causal | ratio [95% CI] | causal worse | p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in summary.iterrows():
         lines.append(
-            f"| {r['task']} | {r['test_set']} | {architecture(r)} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['seeds']} "
+            f"| {r['task']} | {r['test_set']} | {architecture(r)} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['train_n_context']} | {r['seeds']} "
             f"| {_fmt(r['prefix_mean'], r['task'])} | {_fmt(r['causal_mean'], r['task'])} "
             f"| {r['ratio']:.2f} [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}] | {r['causal_worse_seeds']}/{r['seeds']} "
             f"| {r['p_value']:.2g} |"

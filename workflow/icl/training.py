@@ -134,7 +134,9 @@ class GroupTrainer:
         self.config = models.ModelConfig.from_spec(self.spec, output_dim)
         self.seeds = [m.seed for m in members]
         self._load_data()
-        self.mask = torch.stack([masks.visibility(m.spec["mask"], self.n_context, self.spec["n_queries"]) for m in members]).to(self.device)
+        self.mask = torch.stack(
+            [masks.visibility(m.spec["mask"], self.n_context, self.spec["n_queries"], m.spec.get("train_n_context")) for m in members]
+        ).to(self.device)
         self.l2_weight = torch.tensor([m.spec["l2_weight"] if m.spec["l2"] else 0.0 for m in members], device=self.device)
         self.model = models.build(len(members), self.config)
         models.initialise(self.model, self.seeds)
@@ -299,7 +301,8 @@ def run_identity(spec: dict, key: str) -> dict:
         run_key=key, task=spec["task"], model=spec["model"],
         attention="linear" if spec["model"] == "lsa" else spec["attention"], mask=spec["mask"],
         n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"], shared=spec["shared"],
-        l2=spec["l2"], permute=spec["permute"], train_batches=spec["train_batches"], seed=spec["seed"],
+        l2=spec["l2"], permute=spec["permute"], train_batches=spec["train_batches"],
+        train_n_context=spec.get("train_n_context", spec["n_context"]), seed=spec["seed"],
         eta=math.nan,
     )
 

@@ -25,7 +25,7 @@
 # 4. slurm_down.sh always runs (trap), also on failure or Ctrl-C.
 #
 # Environment knobs:
-#   SLURM_TEST_TIMEOUT  hard limit for the snakemake run, seconds (1500)
+#   SLURM_TEST_TIMEOUT  hard limit for the snakemake run, seconds (2700)
 #   SLURM_TEST_WORKDIR  scratch dir (default: new mktemp -d /tmp/icl-slurm-run.XXXXXX;
 #                       kept afterwards for inspection; must not exist or be empty)
 #   SLURM_TEST_RESULTS  results dir relative to the repo root (results); it is
@@ -38,7 +38,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 export ICL_SLURM_STATE="${ICL_SLURM_STATE:-/tmp/icl-slurm}"
 JOBCOMP="$ICL_SLURM_STATE/jobcomp.log"
-TIMEOUT="${SLURM_TEST_TIMEOUT:-1500}"
+TIMEOUT="${SLURM_TEST_TIMEOUT:-2700}"
 RESULTS="${SLURM_TEST_RESULTS:-results}"
 
 say() { echo "[run_pipeline] $*" >&2; }

@@ -3,6 +3,11 @@
 #
 #   bash tests/slurm/run_pipeline.sh [extra snakemake args]
 #
+# With no arguments it builds Table 1, Fig. 3 and a theory figure of the tiny config: every kind of
+# rule (grouped theory and data jobs, GPU training and evaluation, local aggregate, figure and
+# table jobs) in about 10 minutes. The whole tiny config queues some 60 GPU jobs on the node's one
+# fake GPU; pass `all` to run it anyway.
+#
 # 1. slurm_up.sh starts a private one-node Slurm cluster (installs it if needed).
 # 2. The repo (tracked + untracked-but-not-ignored files, i.e. no results/,
 #    no .snakemake/) is copied to a scratch dir and the workflow runs THERE,
@@ -39,6 +44,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 export ICL_SLURM_STATE="${ICL_SLURM_STATE:-/tmp/icl-slurm}"
 JOBCOMP="$ICL_SLURM_STATE/jobcomp.log"
 TIMEOUT="${SLURM_TEST_TIMEOUT:-2700}"
+(( $# )) || set -- results/tables/table1.csv results/figures/fig3_probe_layers.pdf results/figures/fig2_stationary.pdf
 RESULTS="${SLURM_TEST_RESULTS:-results}"
 
 say() { echo "[run_pipeline] $*" >&2; }

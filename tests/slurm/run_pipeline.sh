@@ -12,8 +12,8 @@
 # 2. The repo (tracked + untracked-but-not-ignored files, i.e. no results/,
 #    no .snakemake/) is copied to a scratch dir and the workflow runs THERE,
 #    so it never collides with a local run's results/ or .snakemake/ lock:
-#      timeout -s KILL $SLURM_TEST_TIMEOUT snakemake \
-#          --workflow-profile profiles/slurm_ci --configfile tests/data/tiny.yaml "$@"
+#      timeout -s KILL $SLURM_TEST_TIMEOUT snakemake "$@" \
+#          --workflow-profile profiles/slurm_ci --configfile tests/data/tiny.yaml
 #    (A scratch copy rather than --directory: relative paths in the config and
 #    rules then resolve exactly as in a normal run from the repo root.)
 #    Fault drill: ICL_FAULT_DRILL=<scratch>/fault_drill.marker (absent at
@@ -101,8 +101,9 @@ t0=$SECONDS
 # timeout -s KILL: with a broken status query the slurm plugin can hang and
 # ignore SIGTERM. Run in the background (exec: $! is timeout's pid = its
 # process group) so cleanup() can kill it; show the log live with tail.
-(cd "$WORK" && exec timeout -s KILL "$TIMEOUT" snakemake \
-    --workflow-profile profiles/slurm_ci --configfile tests/data/tiny.yaml "$@") >"$LOG" 2>&1 &
+# Targets and extra arguments go first: --configfile would take them as more config files.
+(cd "$WORK" && exec timeout -s KILL "$TIMEOUT" snakemake "$@" \
+    --workflow-profile profiles/slurm_ci --configfile tests/data/tiny.yaml) >"$LOG" 2>&1 &
 SNK_PID=$!
 tail -n +1 -f --pid="$SNK_PID" "$LOG" &
 TAIL_PID=$!
@@ -147,8 +148,8 @@ n_results="$( [[ -d $WORK/$RESULTS ]] && find "$WORK/$RESULTS" -type f | wc -l |
 
 dry_rc=1
 if [[ $rc == 0 ]]; then
-    (cd "$WORK" && timeout -s KILL 300 snakemake -n --workflow-profile profiles/slurm_ci \
-        --configfile tests/data/tiny.yaml "$@") >"$WORK/dryrun.log" 2>&1 \
+    (cd "$WORK" && timeout -s KILL 300 snakemake "$@" -n --workflow-profile profiles/slurm_ci \
+        --configfile tests/data/tiny.yaml) >"$WORK/dryrun.log" 2>&1 \
         && grep -q "Nothing to be done" "$WORK/dryrun.log" && dry_rc=0
 fi
 

@@ -260,8 +260,7 @@ def _trained(errors):
 @figure("ext_ice_count")
 def ext_ice_count(frames, configs, pdf_path):
     frame = pd.concat([frames["table1"], frames["ice_count"]]).drop_duplicates(metrics.ROW_KEY)
-    test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & np.isclose(frame["x_shift"], 0.0)]
-    test = _trained(test[test["metric"] == test["task"].map(tables.headline_metric)])
+    test = _trained(tables.read_out_errors(frame))
     test = test.assign(trained_with=test["train_n_context"].map("{} ICEs".format))
     task_names = [t for t in tables.TASKS if t in set(test["task"])]
     layer_types = [t for t in ("SL", "UL") if t in set(test["layers"])]
@@ -361,7 +360,7 @@ def ext_trained_lsa(frames, configs, pdf_path):
 @figure("ext_real_data")
 def ext_real_data(frames, configs, pdf_path):
     frame = frames["real"]
-    test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & (frame["metric"] == "query_error_pct")]
+    test = tables.read_out_errors(frame)
     test = test.assign(accuracy=100.0 - test["value"])
     sets = [s for s in episodes.TEST_SET_TITLES if s in set(test["test_set"])]
     fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.8), squeeze=False, sharey=True)

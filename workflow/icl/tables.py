@@ -30,12 +30,17 @@ def headline_metric(task: str) -> str:
     return "query_error_pct" if isinstance(tasks.get(task), tasks.Classification) else "query_mse"
 
 
+def read_out_errors(frame: pd.DataFrame, x_shift: float = 0.0) -> pd.DataFrame:
+    """The test error of the final read-out, one row per run, test set and number of visible ICEs."""
+    test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & np.isclose(frame["x_shift"], x_shift)]
+    return test[test["metric"] == test["task"].map(headline_metric)]
+
+
 def final_errors(frame: pd.DataFrame, n_context=None, x_shift: float = 0.0) -> pd.DataFrame:
     """One row per run and test set: the test error of the final read-out (with n_context visible ICEs)."""
-    test = frame[(frame["split"] == "test") & (frame["layer"] == frame["n_layers"]) & np.isclose(frame["x_shift"], x_shift)]
+    test = read_out_errors(frame, x_shift)
     full = test.groupby("run_key")["n_context"].transform("max")
-    test = test[test["n_context"] == (full if n_context is None else n_context)]
-    return test[test["metric"] == test["task"].map(headline_metric)]
+    return test[test["n_context"] == (full if n_context is None else n_context)]
 
 
 def row_name(mask: str, shared: bool, suffix: str = "") -> str:

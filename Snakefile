@@ -8,8 +8,7 @@
 import os
 
 try:
-    from icl import artifacts, captions, plan
-    from icl import config as icl_config
+    from icl import artifacts, captions, plan, run_lock
 except ImportError as error:
     raise ImportError(f"{error}: install the pipeline's package first, with `pip install -e .`") from error
 
@@ -18,11 +17,17 @@ except ImportError as error:
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
-icl_config.validate(config)
-PLAN = plan.make_plan(config)
+# Every error names the key, its value and the file that set it, before any job runs.
+PLAN = plan.from_config(config, [os.path.join(workflow.basedir, "config.yaml"), *workflow.overwrite_configfiles])
 
 
 report: "workflow/report/workflow.rst"
+
+
+# A second run on the same results/ stops at once (see icl.run_lock); dry runs never take the lock.
+onstart:
+    if not config["execution"]["allow_concurrent_runs"]:
+        run_lock.acquire()
 
 
 include: "rules/common.smk"

@@ -8,10 +8,10 @@ rule aggregate:
     params:
         evaluate=json_arg(config["evaluate"]),
     wildcard_constraints:
-        sweep="|".join(config["sweeps"]) or "^$",
+        sweep="|".join(map(re.escape, config["sweeps"])) or "^$",
     log:
         "results/logs/aggregate/{sweep}.log",
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl aggregate {input} --sweep {wildcards.sweep} --evaluate {params.evaluate:q} --out {output} > {log} 2>&1"
+        "python -m icl aggregate {input:q} --sweep {wildcards.sweep:q} --evaluate {params.evaluate:q} --out {output:q} > {log:q} 2>&1"

@@ -14,7 +14,7 @@ rule figure:
             labels={"artifact": "{name}"},
         ),
     wildcard_constraints:
-        name="|".join(FIGURES),
+        name="|".join(map(re.escape, FIGURES)),
     params:
         metrics=named_paths,
         caption=lambda wildcards: captions.caption(wildcards.name, config),
@@ -23,7 +23,7 @@ rule figure:
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl figure {wildcards.name} --metrics {params.metrics} --out {output.pdf} > {log} 2>&1"
+        "python -m icl figure {wildcards.name:q} --metrics {params.metrics:q} --out {output.pdf:q} > {log:q} 2>&1"
 
 
 rule table:
@@ -38,7 +38,7 @@ rule table:
         ),
         md="results/tables/{name}.md",
     wildcard_constraints:
-        name="|".join(TABLES) or "^$",
+        name="|".join(map(re.escape, TABLES)) or "^$",
     params:
         metrics=named_paths,
         caption=lambda wildcards: captions.caption(wildcards.name, config),
@@ -47,4 +47,4 @@ rule table:
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl table {wildcards.name} --metrics {params.metrics} --out {output.csv} > {log} 2>&1"
+        "python -m icl table {wildcards.name:q} --metrics {params.metrics:q} --out {output.csv:q} > {log:q} 2>&1"

@@ -2,6 +2,7 @@
 # rules and the CLI agree on them.
 
 import json
+import re
 
 
 def json_arg(value):
@@ -10,9 +11,8 @@ def json_arg(value):
 
 
 # Execution settings decide how a job runs, never what it computes, so they go into the shell
-# command rather than params: changing them does not trigger a rerun (see profiles/default).
-# Braces are doubled because the string is formatted once more by Snakemake.
-EXECUTION = json_arg(config["execution"]).replace("{", "{{").replace("}", "}}")
+# command (as {EXECUTION:q}) rather than params: changing them does not trigger a rerun (see profiles/default).
+EXECUTION = json_arg(config["execution"])
 
 
 def run_record(run, **extra):
@@ -42,4 +42,5 @@ def artifact_metrics(wildcards):
 
 
 def named_paths(wildcards, input):
-    return " ".join(f"{name}={path}" for name, path in input.items())
+    """NAME=PATH for each metrics table, one shell word each."""
+    return [f"{name}={path}" for name, path in input.items()]

@@ -12,7 +12,7 @@ rule train_data:
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl data train --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m icl data train --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule test_data:
@@ -24,13 +24,13 @@ rule test_data:
         hash="[0-9a-f]+",
     params:
         spec=lambda wildcards, output: json_arg(TEST_DATA[output[0]]),
-        x_shifts=" ".join(map(str, config["evaluate"]["x_shifts"])) or "0",
+        x_shifts=[str(shift) for shift in config["evaluate"]["x_shifts"]] or ["0"],
     log:
         "results/logs/data/{task}/{dataset}/test-{hash}.log",
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl data test --spec {params.spec:q} --x-shifts {params.x_shifts} --out {output} > {log} 2>&1"
+        "python -m icl data test --spec {params.spec:q} --x-shifts {params.x_shifts:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule baselines:
@@ -49,4 +49,4 @@ rule baselines:
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl baselines --spec {params.spec:q} --test {input} --out {output} > {log} 2>&1"
+        "python -m icl baselines --spec {params.spec:q} --test {input:q} --out {output:q} > {log:q} 2>&1"

@@ -11,7 +11,7 @@ rule theory:
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl theory {wildcards.kind} --theory {params.theory:q} --out {output} > {log} 2>&1"
+        "python -m icl theory {wildcards.kind:q} --theory {params.theory:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule constructed_lsa_on_test:
@@ -30,4 +30,4 @@ rule constructed_lsa_on_test:
     conda:
         "../envs/icl.yaml"
     shell:
-        "python -m icl theory test-prompts --theory {params.theory:q} --spec {params.spec:q} --test {input} --out {output} > {log} 2>&1"
+        "python -m icl theory test-prompts --theory {params.theory:q} --spec {params.spec:q} --test {input:q} --out {output:q} > {log:q} 2>&1"

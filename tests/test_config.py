@@ -30,6 +30,11 @@ def test_defaults_fill_every_section():
         ({"theory": {"eta_sweep": [0.1, -1]}}, "config.theory.eta_sweep.1 = -1 is out of range; it must be > 0"),
         ({"sweeps": {"t": {"grid": {"mask": ["prefix"]}, "variants": [{"shard": True}]}}}, "config.sweeps.t: unknown run key 'shard'"),
         ({"sweeps": {"t": {"variants": [{}]}}}, "config.sweeps.t: 'grid' is a required property"),
+        ({"sweeps": {"t": {"grid": {}}}}, "config.sweeps.t.grid is empty; it needs at least 1 key"),
+        ({"sweeps": {"$(touch PWNED)": {"grid": {"mask": ["prefix"]}}}}, "config.sweeps: the name '$(touch PWNED)' is not allowed"),
+        ({"sweeps": {"a;touch PWNED;b": {"grid": {"mask": ["prefix"]}}}}, "config.sweeps: the name 'a;touch PWNED;b' is not allowed"),
+        ({"sweeps": {"../../..": {"grid": {"mask": ["prefix"]}}}}, "config.sweeps: the name '../../..' is not allowed"),
+        ({"sweeps": {"a b": {"grid": {"mask": ["prefix"]}}}}, "letters, digits and underscores, starting with a letter"),
     ],
 )
 def test_bad_value_names_key_value_and_allowed(bad, expected):
@@ -38,27 +43,50 @@ def test_bad_value_names_key_value_and_allowed(bad, expected):
     assert expected in str(error.value)
 
 
-def test_bad_value_inside_a_sweep_names_the_sweep():
-    bad = config.validate({"sweeps": {"s": {"grid": {"mask": ["prefix", "casual"]}}}})
-    with pytest.raises(config.ConfigError, match=r"sweeps.s run .*mask.*'casual' is not allowed; choose one of \['prefix', 'causal'\]"):
-        plan.make_plan(bad)
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        ({"sweeps": {"s": {"grid": {"mask": ["prefix", "casual"]}}}},
+         "config.sweeps.s.grid.mask = 'casual' is not allowed; choose one of ['prefix', 'causal']"),
+        ({"sweeps": {"s": {"grid": {"mask": ["prefix"]}, "variants": [{}, {"n_layers": 0}]}}},
+         "config.sweeps.s.variants[1].n_layers = 0 is out of range; it must be >= 1"),
+        ({"model": {"width": 30, "heads": 4}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}},
+         "config.model.heads = 4 must divide width = 30"),
+        ({"data": {"n_context": 10}, "evaluate": {"n_context": [16]}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}},
+         "config.evaluate.n_context [16] exceeds config.data.n_context = 10"),
+    ],
+)
+def test_bad_value_inside_a_sweep_names_its_full_config_path(bad, expected):
+    with pytest.raises(config.ConfigError) as error:
+        plan.make_plan(config.validate(bad))
+    assert expected in str(error.value)
 
 
-def test_heads_must_divide_width():
-    bad = config.validate({"model": {"width": 30, "heads": 4}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}})
-    with pytest.raises(config.ConfigError, match="heads = 4 must divide width = 30"):
-        plan.make_plan(bad)
+def test_an_error_names_the_file_that_set_the_key(tmp_path):
+    base, override = tmp_path / "base.yaml", tmp_path / "override.yaml"
+    base.write_text(yaml.safe_dump({"sweeps": {"s": {"grid": {"n_layers": [2]}}}}))
+    override.write_text(yaml.safe_dump({"sweeps": {"s": {"grid": {"n_layers": [0]}}}}))
+    merged = {"sweeps": {"s": {"grid": {"n_layers": [0]}}}}
+    with pytest.raises(config.ConfigError, match=rf"config.sweeps.s.grid.n_layers = 0 .* \(set in {override}\)"):
+        plan.from_config(merged, [base, override])
 
 
-def test_shortened_prompt_longer_than_the_prompt_is_rejected():
-    bad = config.validate({"data": {"n_context": 10}, "evaluate": {"n_context": [16]}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}})
-    with pytest.raises(config.ConfigError, match=r"evaluate.n_context \[16\] exceeds n_context = 10"):
-        plan.make_plan(bad)
+def test_a_dataset_file_over_the_data_budget_stops_the_plan_with_its_size():
+    huge = {"data": {"x_dim": 10_000_000}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}, "seeds": 1}
+    with pytest.raises(config.ConfigError, match=r"execution.data_budget_gb = 4, but results/data/lr/.*train-b1000.pt would hold about 1.54e\+05 GB; lower data.x_dim"):
+        plan.from_config(huge)
+
+
+def test_a_model_over_the_memory_budget_stops_the_plan_with_its_estimate():
+    huge = {"train": {"batch_size": 100_000}, "data": {"train_batches": 1}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}, "seeds": 1}
+    with pytest.raises(config.ConfigError, match=r"execution.memory_budget_gb = 8, but one model of results/runs/lr/.* needs about \d.* GB in training"):
+        plan.from_config(huge)
+    plan.from_config(huge | {"execution": {"memory_budget_gb": 5000}})  # the named key is the way out
 
 
 def test_shipped_configs_are_valid():
     for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml")), REPO / "tests" / "data" / "tiny.yaml"]:
-        plan.make_plan(config.load(path))
+        plan.from_config(yaml.safe_load(path.read_text()), [path])
 
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):

@@ -14,7 +14,15 @@ RUN_SECTIONS = ("data", "model", "train")
 
 
 class ConfigError(ValueError):
-    """A configuration value that the schema or the pipeline does not allow."""
+    """A configuration value that the schema or the pipeline does not allow.
+
+    `keys` is the path of the offending key in the config (e.g. ("sweeps", "s", "grid", "n_layers")),
+    so that the error can name the config file that set it.
+    """
+
+    def __init__(self, message: str, keys=()):
+        super().__init__(message)
+        self.keys = tuple(keys)
 
 
 def schema() -> dict:
@@ -38,8 +46,8 @@ def _fill_defaults(validator_class):
 _Validator = _fill_defaults(jsonschema.Draft202012Validator)
 
 
-def _describe(error: jsonschema.ValidationError, root: str) -> str:
-    key = ".".join([root, *map(str, error.absolute_path)]) if error.absolute_path else root
+def _describe(error: jsonschema.ValidationError, key: str) -> str:
+    """A message for the first schema error of the value at `key` (its dotted config path)."""
     kind, allowed = error.validator, error.validator_value
     if kind == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
@@ -55,6 +63,13 @@ def _describe(error: jsonschema.ValidationError, root: str) -> str:
         return f"{key} = {error.instance!r} is out of range; it must be {bound} {allowed}"
     if kind == "required":
         return f"{key}: {error.message}"
+    if kind == "pattern" and "propertyNames" in error.relative_schema_path:
+        return (
+            f"{key}: the name {error.instance!r} is not allowed; names become file paths and job names, so they are "
+            "letters, digits and underscores, starting with a letter (at most 64 characters)"
+        )
+    if kind == "minProperties":
+        return f"{key} is empty; it needs at least {allowed} key"
     return f"{key} = {error.instance!r}: {error.message}"
 
 
@@ -65,7 +80,8 @@ def validate(config: dict, root: str = "config") -> dict:
         for key in list(sweep["grid"]) + [k for variant in sweep["variants"] for k in variant]:
             if key not in run_keys():
                 raise ConfigError(
-                    f"{root}.sweeps.{name}: unknown run key {key!r}; allowed keys: {', '.join(sorted(run_keys()))}"
+                    f"{root}.sweeps.{name}: unknown run key {key!r}; allowed keys: {', '.join(sorted(run_keys()))}",
+                    keys=("sweeps", name),
                 )
     return config
 
@@ -73,7 +89,8 @@ def validate(config: dict, root: str = "config") -> dict:
 def _check(validator, instance, root):
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
-        raise ConfigError(_describe(errors[0], root))
+        path = errors[0].absolute_path
+        raise ConfigError(_describe(errors[0], ".".join([root, *map(str, path)])), keys=path)
 
 
 def run_keys() -> dict:
@@ -82,25 +99,68 @@ def run_keys() -> dict:
     return {key: sub for section in RUN_SECTIONS for key, sub in properties[section]["properties"].items()}
 
 
-def validate_run(spec: dict, where: str, eval_n_context=()) -> None:
+def section_of(key: str) -> str:
+    """The config section (data, model or train) that holds run key `key`."""
+    properties = schema()["properties"]
+    return next(section for section in RUN_SECTIONS if key in properties[section]["properties"])
+
+
+def validate_run(spec: dict, where, eval_n_context=()) -> None:
     """Check one resolved run config (after a sweep's overrides) against the run keys' schemas, and
-    against the shortened prompts `eval_n_context` it will be tested with."""
+    against the shortened prompts `eval_n_context` it will be tested with.
+
+    `where(key)` gives the config path, as a tuple of keys, that set `key` for this run, so that an
+    error names the key the user wrote (a sweep's grid or variant, or the section default).
+    """
+    def fail(message, key):
+        keys = where(key)
+        raise ConfigError(f"{_dotted(keys)}{message}", keys=keys)
+
     run_schema = {"type": "object", "properties": run_keys()}
-    _check(jsonschema.Draft202012Validator(run_schema), spec, where)
+    errors = sorted(jsonschema.Draft202012Validator(run_schema).iter_errors(spec), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        keys = where(errors[0].absolute_path[0])
+        raise ConfigError(_describe(errors[0], _dotted(keys)), keys=keys)
     if spec["width"] % spec["heads"]:
-        raise ConfigError(f"{where}: heads = {spec['heads']} must divide width = {spec['width']}")
+        fail(f" = {spec['heads']} must divide width = {spec['width']}", "heads")
     if spec.get("train_n_context", 0) > spec["n_context"]:
-        raise ConfigError(f"{where}: train_n_context = {spec['train_n_context']} exceeds n_context = {spec['n_context']}")
+        fail(f" = {spec['train_n_context']} exceeds n_context = {spec['n_context']}", "train_n_context")
     if spec["n_context"] < max([0, *eval_n_context]):
-        raise ConfigError(f"{where}: evaluate.n_context {list(eval_n_context)} exceeds n_context = {spec['n_context']}")
+        raise ConfigError(f"config.evaluate.n_context {list(eval_n_context)} exceeds {_dotted(where('n_context'))} = {spec['n_context']}",
+                          keys=("evaluate", "n_context"))
     if spec["task"] == "real":
         from . import episodes  # loads the datasets: only when a config asks for them
 
         if spec["n_context"] + spec["n_queries"] > episodes.longest_prompt():
-            raise ConfigError(
-                f"{where}: task real has at most {episodes.longest_prompt()} samples in its smallest class pair, "
-                f"fewer than n_context + n_queries = {spec['n_context'] + spec['n_queries']}"
+            fail(
+                f": task real has at most {episodes.longest_prompt()} samples in its smallest class pair, "
+                f"fewer than n_context + n_queries = {spec['n_context'] + spec['n_queries']}",
+                "task",
             )
+
+
+def _dotted(keys) -> str:
+    """("sweeps", "s", "variants", 0, "l2") -> config.sweeps.s.variants[0].l2"""
+    return "config" + "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in keys)
+
+
+def origin(keys, files) -> str | None:
+    """The last of the config files (in the order Snakemake merges them) that sets the key at `keys`."""
+    found = None
+    for path in files:
+        try:
+            node = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for key in keys:
+            if not isinstance(node, (dict, list)) or (isinstance(node, dict) and key not in node) or (
+                isinstance(node, list) and not (isinstance(key, int) and key < len(node))
+            ):
+                break
+            node = node[key]
+        else:
+            found = str(path)
+    return found
 
 
 def load(path) -> dict:

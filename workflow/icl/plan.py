@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tasks
-from .config import RUN_SECTIONS, ConfigError, run_keys, validate_run
+from . import models, tasks
+from .config import RUN_SECTIONS, ConfigError, origin, section_of, validate, validate_run
 
 RESULTS = Path("results")
 
@@ -113,14 +113,22 @@ class Plan:
         }
 
 
-def _resolve(config: dict, sweep: str, point: dict, seed: int) -> dict:
+def _resolve(config: dict, sweep: str, point: dict, variant_index: int, seed: int) -> dict:
+    """One run's flat config: the sections' defaults, then the sweep's grid point, then its variant."""
+    variant = config["sweeps"][sweep]["variants"][variant_index]
     spec = {key: value for section in RUN_SECTIONS for key, value in config[section].items()}
-    unknown = set(point) - set(run_keys())
-    if unknown:
-        raise ConfigError(f"sweeps.{sweep}: unknown run keys {sorted(unknown)}")
     spec.update(point)
+    spec.update(variant)
     spec["seed"] = seed
-    validate_run(spec, where=f"sweeps.{sweep} run {point}", eval_n_context=config["evaluate"]["n_context"])
+
+    def where(key):
+        if key in variant:
+            return ("sweeps", sweep, "variants", variant_index, key)
+        if key in point:
+            return ("sweeps", sweep, "grid", key)
+        return (section_of(key), key)
+
+    validate_run(spec, where, eval_n_context=config["evaluate"]["n_context"])
     return spec
 
 
@@ -131,9 +139,9 @@ def sweep_runs(config: dict, sweep: str) -> list:
     names = list(definition["grid"])
     runs = {}
     for values in itertools.product(*(definition["grid"][name] for name in names)):
-        for variant in definition["variants"]:
+        for variant_index in range(len(definition["variants"])):
             for seed in range(config["seeds"]):
-                spec = _resolve(config, sweep, dict(zip(names, values)) | variant, seed)
+                spec = _resolve(config, sweep, dict(zip(names, values)), variant_index, seed)
                 runs.setdefault(stable_hash(spec), Run(spec=spec, key=stable_hash(spec)))
     return list(runs.values())
 
@@ -165,3 +173,67 @@ def make_plan(config: dict) -> Plan:
             index = counters[label] = counters.get(label, -1) + 1
             groups.append(Group(name=f"{label}_{index}", sweep="+".join(names), runs=members[start : start + size]))
     return Plan(sweeps=sweeps, groups=groups)
+
+
+def dataset_bytes(spec: dict, sequences: int) -> float:
+    """Size of `sequences` prompts of a run's shape in a dataset file: x and y in float32."""
+    width = spec["x_dim"] + tasks.get(spec["task"]).output_dim
+    return 4.0 * sequences * (spec["n_context"] + spec["n_queries"]) * width
+
+
+def training_bytes(spec: dict) -> float:
+    """Device memory of one run in training: its weights, optimiser state and activations, and its training set."""
+    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
+    return models.training_bytes(config, spec["batch_size"]) + dataset_bytes(spec, spec["train_batches"] * spec["batch_size"])
+
+
+def _test_sets(spec: dict, x_shifts) -> int:
+    if spec["task"] == "real":
+        from . import episodes  # scikit-learn, only for the real task
+
+        return len(episodes.TEST_SETS)
+    return len({0.0, *map(float, x_shifts)})
+
+
+def check_resources(plan: Plan, config: dict) -> None:
+    """Stop a config whose largest dataset file or whose single model does not fit the budgets, before any job runs."""
+    execution, x_shifts = config["execution"], config["evaluate"]["x_shifts"]
+    runs = plan.runs()
+    if not runs:
+        return
+    files = [(dataset_bytes(r.spec, r.spec["train_batches"] * r.spec["batch_size"]), r.train_data, r) for r in runs]
+    files += [(dataset_bytes(r.spec, r.spec["test_sequences"]) * _test_sets(r.spec, x_shifts), r.test_data(x_shifts), r) for r in runs]
+    size, path, _ = max(files, key=lambda item: item[0])
+    if size > execution["data_budget_gb"] * 1e9:
+        raise ConfigError(
+            f"config.execution.data_budget_gb = {execution['data_budget_gb']:g}, but {path} would hold about {size / 1e9:.3g} GB; "
+            "lower data.x_dim, data.n_context, data.train_batches, data.test_sequences or train.batch_size, "
+            "or raise execution.data_budget_gb",
+            keys=("execution", "data_budget_gb"),
+        )
+    need, run = max(((training_bytes(r.spec), r) for r in runs), key=lambda item: item[0])
+    if need > execution["memory_budget_gb"] * 1e9:
+        raise ConfigError(
+            f"config.execution.memory_budget_gb = {execution['memory_budget_gb']:g}, but one model of {run.directory} needs "
+            f"about {need / 1e9:.3g} GB in training (weights, optimiser, activations and its training set); lower "
+            "train.batch_size, the model's size or its data, or raise execution.memory_budget_gb",
+            keys=("execution", "memory_budget_gb"),
+        )
+
+
+def from_config(config: dict, config_files=()) -> Plan:
+    """Validate `config` in place, expand it into runs and groups, and check them against the budgets.
+
+    Every error names the key and value, and `config_files` (in the order they were merged) tell
+    which file set the key.
+    """
+    try:
+        validate(config)
+        plan = make_plan(config)
+        check_resources(plan, config)
+    except ConfigError as error:
+        source = origin(error.keys, config_files) if error.keys else None
+        if source is None:
+            raise
+        raise ConfigError(f"{error} (set in {source})", keys=error.keys) from None
+    return plan

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from . import data, masks, metrics, models, tasks
 from .files import atomic_path, write_text
-from .plan import GROUP_KEYS
+from .plan import GROUP_KEYS, training_bytes
 
 
 class DivergenceError(RuntimeError):
@@ -321,11 +321,7 @@ def curve_frame(member: Member, curve: list) -> pd.DataFrame:
 
 def models_per_pass(members: list[Member], budget_gb: float) -> int:
     """How many of the group's models fit the memory budget at once (at least one)."""
-    spec = members[0].spec
-    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
-    per_model = models.training_bytes(config, spec["batch_size"])
-    sequences = spec["train_batches"] * spec["batch_size"]
-    per_model += 4.0 * sequences * config.n_positions * config.input_dim  # its training set, at worst unshared
+    per_model = training_bytes(members[0].spec)  # its training set counted as unshared, the worst case
     return max(1, int(budget_gb * 1e9 // per_model))
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from icl import config, data, plan, training
+from icl import checked, config, data, plan, training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,11 @@ def execution(**overrides):
 
 
 def saved_weights(m: training.Member) -> dict:
-    return torch.load(m.directory / "model.pt", weights_only=False)["model"]
+    return training.load_model(m.directory / "model.pt")["model"]
+
+
+def resume_state(m: training.Member) -> dict:
+    return checked.load(m.directory / "resume.pt", remedy="", weights_only=False)
 
 
 def curve(m: training.Member) -> pd.DataFrame:
@@ -203,7 +207,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
         killed = [member(root, s, "killed") for s in s_steps]
         if _kill_after_a_checkpoint(killed, exe) is None:
             continue  # it finished before the kill: retry with a longer run
-        resume_steps = {torch.load(m.directory / "resume.pt", weights_only=False)["step"] for m in killed}
+        resume_steps = {resume_state(m)["step"] for m in killed}
         if len(resume_steps) != 1 or _temporary_files(root):
             continue  # the kill landed inside a checkpoint write (rare): try again
         break

@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import data, masks, metrics, models, tasks
-from .files import atomic_path, write_text
+from . import checked, data, masks, metrics, models, tasks
+from .files import write_text
 from .plan import GROUP_KEYS
 
 
@@ -248,15 +248,25 @@ class GroupTrainer:
 
     def save_resume(self):
         for k, member in enumerate(self.members):
-            with atomic_path(member.directory / "resume.pt") as tmp:
-                torch.save(self._state(k), tmp)
+            checked.save(self._state(k), member.directory / "resume.pt")
 
     def try_resume(self) -> bool:
-        """Continue from the members' resume checkpoints if all of them are at the same step."""
+        """Continue from the members' resume checkpoints if all of them are intact and at the same step.
+
+        A damaged checkpoint is refused with a message naming its run, and the group trains from step 0.
+        """
         paths = [m.directory / "resume.pt" for m in self.members]
         if not all(p.exists() for p in paths):
             return False
-        states = [torch.load(p, weights_only=False) for p in paths]
+        states, refusals = [], []
+        for member, path in zip(self.members, paths):
+            try:
+                states.append(checked.load(path, remedy="The next checkpoint replaces it.", weights_only=False))
+            except checked.DamagedFileError as error:
+                refusals.append(f"refusing the checkpoint of run {member.directory}: {error}")
+        if refusals:
+            print("\n".join(refusals) + f"\ntraining the group's {len(self.members)} runs from step 0")
+            return False
         if len({s["step"] for s in states}) != 1 or any(s["key"] != m.key for s, m in zip(states, self.members)):
             return False
         with torch.no_grad():
@@ -282,8 +292,7 @@ class GroupTrainer:
         """Each run's model.pt, curve.parquet and train.log; then its resume checkpoint goes."""
         for k, member in enumerate(self.members):
             state = self._state(k)
-            with atomic_path(member.directory / "model.pt") as tmp:
-                torch.save({"model": state["model"], "spec": member.spec, "key": member.key, "step": self.step}, tmp)
+            checked.save({"model": state["model"], "spec": member.spec, "key": member.key, "step": self.step}, member.directory / "model.pt")
             metrics.write(curve_frame(member, state["curve"]), member.directory / "curve.parquet", member.spec)
             last = state["curve"][-1]
             write_text(
@@ -293,6 +302,15 @@ class GroupTrainer:
                 f"({self.seconds:.1f} s for the group)\nfinal loss {last['loss']:.6g}, train query MSE {last['query_mse']:.6g}\n",
             )
             (member.directory / "resume.pt").unlink(missing_ok=True)
+
+
+def load_model(path) -> dict:
+    """A trained run's model.pt: {"model": weights, "spec", "key", "step"}."""
+    return checked.load(
+        path, weights_only=False,
+        remedy=f"To rebuild it, delete it and rerun the same snakemake command, which retrains the run's group "
+        f"(or add `--forcerun {path}` after that command's targets).",
+    )
 
 
 def run_identity(spec: dict, key: str) -> dict:

@@ -11,15 +11,14 @@ so a rebuilt file is identical to the one it replaces.
 import hashlib
 import io
 import re
-from pathlib import Path
 
 import torch
 
 from .files import atomic_path
 
 MAGIC = b"icl-checked v1"
-_HEADER = re.compile(rb"icl-checked v1 sha256=([0-9a-f]{64}) bytes=(\d+)\n")
-_LONGEST_HEADER = 200  # a valid header is 100 bytes; the cap keeps a foreign file from being scanned for a newline
+_HEADER = re.compile(re.escape(MAGIC) + rb" sha256=([0-9a-f]{64}) bytes=(\d+)\n")
+_LONGEST_HEADER = 200  # a valid header is about 100 bytes; the cap stops the search for its end in a foreign file
 
 
 class DamagedFileError(RuntimeError):
@@ -38,28 +37,27 @@ def save(obj, path) -> None:
 
 def load(path, remedy: str, weights_only: bool = True):
     """The object saved at `path`, once its checksum matches; `remedy` is the sentence that says how to rebuild the file if not."""
-    raw = Path(path).read_bytes()
-    problem = _problem(raw)
+    with open(path, "rb", buffering=0) as handle:  # unbuffered: readall() then reads the payload in one piece
+        header = handle.readline(_LONGEST_HEADER)
+        payload = handle.readall()
+    problem = _problem(header, payload)
     if problem:
         raise DamagedFileError(f"{path}: {problem}. {remedy}")
-    header_length = raw.index(b"\n") + 1
-    return torch.load(io.BytesIO(raw[header_length:]), weights_only=weights_only)
+    return torch.load(io.BytesIO(payload), weights_only=weights_only)
 
 
-def _problem(raw: bytes) -> str | None:
-    """What is wrong with a checked file's bytes, or None when they are intact."""
-    if not raw:
+def _problem(header: bytes, payload: bytes) -> str | None:
+    """What is wrong with a checked file's header line and payload, or None when they are intact."""
+    if not header:
         return "truncated (empty)"
-    if not raw.startswith(MAGIC[: len(raw)]):
+    if not header.startswith(MAGIC[: len(header)]):
         return "not a file of this pipeline (no checked-file header: other code wrote it, or it predates checksums)"
-    head = raw[:_LONGEST_HEADER]
-    if b"\n" not in head:
-        return "truncated (it ends inside its header)" if len(raw) < _LONGEST_HEADER else "damaged header"
-    match = _HEADER.match(head)
+    if not header.endswith(b"\n") and not payload:
+        return "truncated (it ends inside its header)"
+    match = _HEADER.fullmatch(header)
     if not match:
         return "damaged header"
     digest, size = match[1].decode(), int(match[2])
-    payload = memoryview(raw)[match.end() :]
     if len(payload) < size:
         return f"truncated (it holds {len(payload)} of the {size} bytes written)"
     if len(payload) > size:

@@ -4,7 +4,8 @@
   shape and the schedule, never data, mask, regulariser or batch order.
 - A run killed at any time resumes from its last checkpoint to the very weights of an
   uninterrupted run, and never leaves half-written outputs.
-- A diverged run stops with an error that names it.
+- A diverged run stops with an error that names it, and no checkpoint holds non-finite numbers; a
+  checkpoint that is non-finite or damaged is refused, naming its run, and training starts over.
 - The schedule is the paper's: linear warm-up over the first 20% of the steps, then cosine decay.
 """
 
@@ -323,7 +324,7 @@ def test_a_poisoned_or_damaged_checkpoint_is_refused_naming_its_run_and_training
     for _ in range(3):
         early.train_step()
     early.save_resume()
-    good, bad = runs
+    bad = runs[1]
     damage(bad.directory / "resume.pt")
 
     training.train_group(runs, execution(), progress=False)

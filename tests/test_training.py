@@ -4,13 +4,15 @@
   shape and the schedule, never data, mask, regulariser or batch order.
 - A run killed at any time resumes from its last checkpoint to the very weights of an
   uninterrupted run, and never leaves half-written outputs.
-- A diverged run stops with an error that names it.
+- A diverged run stops with an error that names it, and no checkpoint holds non-finite numbers; a
+  checkpoint that is non-finite or damaged is refused, naming its run, and training starts over.
 - The schedule is the paper's: linear warm-up over the first 20% of the steps, then cosine decay.
 """
 
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +23,7 @@ import pandas as pd
 import pytest
 import torch
 
-from icl import config, data, plan, training
+from icl import checked, config, data, plan, training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +58,11 @@ def execution(**overrides):
 
 
 def saved_weights(m: training.Member) -> dict:
-    return torch.load(m.directory / "model.pt", weights_only=False)["model"]
+    return training.load_model(m.directory / "model.pt")["model"]
+
+
+def resume_state(m: training.Member) -> dict:
+    return checked.load(m.directory / "resume.pt", remedy="", weights_only=False)
 
 
 def curve(m: training.Member) -> pd.DataFrame:
@@ -203,7 +209,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
         killed = [member(root, s, "killed") for s in s_steps]
         if _kill_after_a_checkpoint(killed, exe) is None:
             continue  # it finished before the kill: retry with a longer run
-        resume_steps = {torch.load(m.directory / "resume.pt", weights_only=False)["step"] for m in killed}
+        resume_steps = {resume_state(m)["step"] for m in killed}
         if len(resume_steps) != 1 or _temporary_files(root):
             continue  # the kill landed inside a checkpoint write (rare): try again
         break
@@ -261,6 +267,78 @@ def test_infinite_data_raises_divergence_naming_only_the_bad_run(tmp_path):
     message = str(error.value)
     assert str(bad.directory) in message
     assert str(good.directory) not in message
+
+
+def test_a_diverging_run_never_writes_a_non_finite_checkpoint(tmp_path):
+    """Checkpoints every step, loss checked every 5: the weights blow up between two loss checks."""
+    runs = [member(tmp_path, spec(model="lsa", learning_rate=1e6, steps=50, seed=seed)) for seed in (0, 1)]
+    with pytest.raises(training.DivergenceError) as error:
+        training.train_group(runs, execution(checkpoint_every=1, log_every=5), progress=False)
+    message = str(error.value)
+    assert "weights or optimiser state are not finite" in message and "no resume.pt written" in message
+    assert int(re.search(r"at step (\d+)", message)[1]) < 5  # caught at a checkpoint, before the loss check
+    for m in runs:
+        assert str(m.directory) in message
+        assert not (m.directory / "model.pt").exists()
+        if (m.directory / "resume.pt").exists():
+            assert training.checkpoint_is_finite(resume_state(m))
+
+
+def test_final_weights_that_are_not_finite_are_not_saved_and_only_their_run_is_named(tmp_path):
+    good, bad = [member(tmp_path, spec(seed=seed, steps=5)) for seed in (0, 1)]
+    trainer = training.GroupTrainer([good, bad], execution())
+    trainer.train(progress=False)
+    with torch.no_grad():
+        trainer.model.head.weight[1, 0, 0] = math.nan
+    with pytest.raises(training.DivergenceError) as error:
+        trainer.save_outputs()
+    assert str(bad.directory) in str(error.value) and str(good.directory) not in str(error.value)
+    assert not (good.directory / "model.pt").exists() and not (bad.directory / "model.pt").exists()
+
+
+def poison_weights(path):
+    state = checked.load(path, remedy="", weights_only=False)
+    next(iter(state["model"].values()))[0, 0] = math.nan
+    checked.save(state, path)
+
+
+def poison_moments(path):
+    state = checked.load(path, remedy="", weights_only=False)
+    moments = next(v for v in state["optimizer"].values() if v)
+    moments["exp_avg_sq"].view(-1)[0] = math.inf
+    checked.save(state, path)
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [(poison_weights, "non-finite"), (poison_moments, "non-finite"), (truncate, "truncated")],
+)
+def test_a_poisoned_or_damaged_checkpoint_is_refused_naming_its_run_and_training_starts_over(tmp_path, capsys, damage, reason):
+    specs = [spec(seed=0), spec(seed=1, mask="causal")]
+    runs = [member(tmp_path, s, "interrupted") for s in specs]
+    early = training.GroupTrainer(runs, execution())
+    for _ in range(3):
+        early.train_step()
+    early.save_resume()
+    bad = runs[1]
+    damage(bad.directory / "resume.pt")
+
+    training.train_group(runs, execution(), progress=False)
+    out = capsys.readouterr().out
+    refusals = [line for line in out.splitlines() if line.startswith("refusing")]
+    assert len(refusals) == 1 and str(bad.directory) in refusals[0] and reason in refusals[0]
+    assert "runs from step 0" in out and "resumed 2 runs" not in out
+
+    fresh = [member(tmp_path, s, "fresh") for s in specs]
+    training.train_group(fresh, execution(), progress=False)
+    for a, b in zip(runs, fresh):
+        for name, value in saved_weights(b).items():
+            torch.testing.assert_close(saved_weights(a)[name], value, rtol=0, atol=0, msg=name)
+        assert not (a.directory / "resume.pt").exists()
 
 
 # --- the schedule ---

@@ -1,6 +1,6 @@
 """Dataset files: the fixed training set and the held-out test sets of one (task, seed, distribution).
 
-Format: a `torch.save` dict of float32 tensors,
+Format: a checked file (icl.checked: a SHA-256 header, then `torch.save` bytes) of a dict of float32 tensors,
   train-b{B}.pt: {"x": [N, T, d], "y": [N, T, k], "spec": dict}, N = B * batch_size;
   test-*.pt:     {"sets": [{"test_set": str, "x_shift": float, "x": [M, T, d], "y": [M, T, k]}, ...], "spec": dict}.
 T = n_context ICEs followed by n_queries queries; k = 1 for lr/nlr, 3 (one-hot) for mc and 2 for real.
@@ -17,8 +17,9 @@ import json
 
 import torch
 
-from . import tasks
-from .files import atomic_path
+from . import checked, tasks
+
+REBUILD = "To rebuild it, delete it and rerun the same snakemake command."
 
 
 def _generator(identity: dict, purpose: str) -> torch.Generator:
@@ -70,9 +71,8 @@ def test_sets(spec: dict, x_shifts) -> dict:
 
 
 def save(dataset: dict, path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(dataset, tmp)
+    checked.save(dataset, path)
 
 
 def load(path) -> dict:
-    return torch.load(path, weights_only=True)
+    return checked.load(path, remedy=REBUILD)

@@ -13,12 +13,12 @@ import pandas as pd
 import torch
 
 from . import data, masks, metrics, models, tasks
-from .training import resolve_device, run_identity, tokens
+from .training import load_model, resolve_device, run_identity, tokens
 
 
 def load_group(members, device):
     """Stack the members' saved weights into one K-model module."""
-    states = [torch.load(m.directory / "model.pt", weights_only=False) for m in members]
+    states = [load_model(m.directory / "model.pt") for m in members]
     spec = members[0].spec
     config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
     model = models.build(len(members), config)

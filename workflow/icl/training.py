@@ -17,13 +17,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import data, masks, metrics, models, tasks
-from .files import atomic_path, write_text
+from . import checked, data, masks, metrics, models, tasks
+from .files import write_text
 from .plan import GROUP_KEYS, training_bytes
 
 
 class DivergenceError(RuntimeError):
-    """A run's loss became NaN or infinite."""
+    """A run's loss, weights or optimiser state became NaN or infinite."""
 
 
 @dataclass
@@ -231,6 +231,22 @@ class GroupTrainer:
 
     # --- checkpoints: each run's slice of the stacked state, so runs stay separable ---
 
+    def _check_finite(self, writing: str):
+        """Raise DivergenceError naming every run whose weights or optimiser moments are not all finite.
+
+        The loss is only looked at every log_every steps, so without this a diverged run could
+        write its NaNs into a checkpoint and resume them.
+        """
+        finite = torch.ones(len(self.members), dtype=torch.bool, device=self.device)
+        for parameter in self.model.parameters():
+            moments = [v for v in self.optimizer.state.get(parameter, {}).values() if v.dim()]  # not the shared step count
+            for tensor in (parameter.detach(), *moments):
+                finite &= torch.isfinite(tensor).reshape(len(self.members), -1).all(1)
+        bad = [m for m, ok in zip(self.members, finite.tolist()) if not ok]
+        if bad:
+            names = ", ".join(str(m.directory) for m in bad)
+            raise DivergenceError(f"weights or optimiser state are not finite at step {self.step} for run(s): {names}; no {writing} written")
+
     def _state(self, k: int) -> dict:
         names = dict(self.model.named_parameters())
         optimizer = {}
@@ -247,16 +263,33 @@ class GroupTrainer:
         }
 
     def save_resume(self):
+        self._check_finite("resume.pt")
         for k, member in enumerate(self.members):
-            with atomic_path(member.directory / "resume.pt") as tmp:
-                torch.save(self._state(k), tmp)
+            checked.save(self._state(k), member.directory / "resume.pt")
 
     def try_resume(self) -> bool:
-        """Continue from the members' resume checkpoints if all of them are at the same step."""
+        """Continue from the members' resume checkpoints if all of them are intact, finite and at the same step.
+
+        A checkpoint that is damaged or holds non-finite numbers is refused with a message naming its
+        run, and the group trains from step 0 (overwriting it at its next checkpoint).
+        """
         paths = [m.directory / "resume.pt" for m in self.members]
         if not all(p.exists() for p in paths):
             return False
-        states = [torch.load(p, weights_only=False) for p in paths]
+        states, refusals = [], []
+        for member, path in zip(self.members, paths):
+            try:
+                state = checked.load(path, remedy="The next checkpoint replaces it.", weights_only=False)
+            except checked.DamagedFileError as error:
+                refusals.append(f"refusing the checkpoint of run {member.directory}: {error}")
+                continue
+            if checkpoint_is_finite(state):
+                states.append(state)
+            else:
+                refusals.append(f"refusing the checkpoint of run {member.directory}: {path} holds non-finite weights or optimiser state")
+        if refusals:
+            print("\n".join(refusals) + f"\ntraining the group's {len(self.members)} runs from step 0")
+            return False
         if len({s["step"] for s in states}) != 1 or any(s["key"] != m.key for s, m in zip(states, self.members)):
             return False
         with torch.no_grad():
@@ -280,10 +313,10 @@ class GroupTrainer:
 
     def save_outputs(self):
         """Each run's model.pt, curve.parquet and train.log; then its resume checkpoint goes."""
+        self._check_finite("model.pt")
         for k, member in enumerate(self.members):
             state = self._state(k)
-            with atomic_path(member.directory / "model.pt") as tmp:
-                torch.save({"model": state["model"], "spec": member.spec, "key": member.key, "step": self.step}, tmp)
+            checked.save({"model": state["model"], "spec": member.spec, "key": member.key, "step": self.step}, member.directory / "model.pt")
             metrics.write(curve_frame(member, state["curve"]), member.directory / "curve.parquet", member.spec)
             last = state["curve"][-1]
             write_text(
@@ -293,6 +326,21 @@ class GroupTrainer:
                 f"({self.seconds:.1f} s for the group)\nfinal loss {last['loss']:.6g}, train query MSE {last['query_mse']:.6g}\n",
             )
             (member.directory / "resume.pt").unlink(missing_ok=True)
+
+
+def checkpoint_is_finite(state: dict) -> bool:
+    """Whether a run's checkpoint holds only finite weights and optimiser moments."""
+    moments = [v for per_parameter in state["optimizer"].values() for v in per_parameter.values()]
+    return all(torch.isfinite(t).all() for t in [*state["model"].values(), *moments])
+
+
+def load_model(path) -> dict:
+    """A trained run's model.pt: {"model": weights, "spec", "key", "step"}."""
+    return checked.load(
+        path, weights_only=False,
+        remedy=f"To rebuild it, delete it and rerun the same snakemake command, which retrains the run's group "
+        f"(or add `--forcerun {path}` after that command's targets).",
+    )
 
 
 def run_identity(spec: dict, key: str) -> dict:

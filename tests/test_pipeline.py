@@ -1,5 +1,6 @@
 """The real `snakemake` on a tiny config, end to end, and the DAG's promises."""
 
+import fnmatch
 import re
 import subprocess
 import sys
@@ -23,6 +24,17 @@ def snakemake(workdir, *args, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
+
+
+# What a rerun may write differently: the job logs, and each run's train.log, which records the
+# training's wall-clock seconds. Everything else under results/ must come out byte for byte.
+TIMED_FILES = ("results/logs/*", "results/runs/*/train.log")
+
+
+def reproducible_files(workdir) -> dict:
+    """Relative path -> bytes of every file under results/ apart from TIMED_FILES."""
+    files = {path.relative_to(workdir).as_posix(): path for path in (workdir / "results").rglob("*") if path.is_file()}
+    return {name: path.read_bytes() for name, path in files.items() if not any(fnmatch.fnmatch(name, p) for p in TIMED_FILES)}
 
 
 def planned_jobs(workdir, *targets) -> dict:
@@ -81,6 +93,15 @@ def test_tables_put_the_paper_beside_ours(finished):
 
 def test_a_finished_pipeline_has_nothing_left_to_do(finished):
     assert "Nothing to be done" in snakemake(finished, "-n").stdout
+
+
+def test_two_clean_runs_write_the_same_bytes(finished, tmp_path):
+    snakemake(tmp_path, "--cores", "2")
+    first, second = reproducible_files(finished), reproducible_files(tmp_path)
+    assert first.keys() == second.keys()
+    assert {".parquet", ".csv", ".md", ".png", ".pdf", ".pt"} <= {Path(name).suffix for name in first}
+    differing = sorted(name for name in first if first[name] != second[name])
+    assert not differing, f"{len(differing)} files differ between two clean runs: {differing}"
 
 
 def test_a_theory_figure_builds_only_the_theory(tmp_path):

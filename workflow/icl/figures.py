@@ -41,9 +41,10 @@ def save(fig, pdf_path, caption: str) -> None:
     fig.set_size_inches(width, height + 0.13 * len(lines))
     fig.text(0.01, 0.005, "\n".join(lines), ha="left", va="bottom", fontsize=7, color="0.25")
     fig.tight_layout(rect=(0, (0.13 * len(lines) + 0.1) / (height + 0.13 * len(lines)), 1, 1))
-    for path in (pdf_path, pdf_path.with_suffix(".png")):
+    # No creation date in the PDF, so a rerun writes the same bytes (the PNG holds none).
+    for path, metadata in ((pdf_path, {"CreationDate": None}), (pdf_path.with_suffix(".png"), {})):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix[1:], dpi=150)
+            fig.savefig(tmp, format=path.suffix[1:], dpi=150, metadata=metadata)
     plt.close(fig)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import tasks
+from . import solvers, tasks
 from .masks import MASKS
 
 DIVERGED = 1e10  # an MSE above this is reported as +inf: the recursion has blown up
@@ -62,7 +62,7 @@ def stationary_weights(x_context, y_context, mask: str):
     """
     batch, n, d = x_context.shape
     if mask == "prefix":
-        solution = torch.linalg.lstsq(x_context, y_context[..., None]).solution[..., 0]
+        solution = solvers.least_squares(x_context, y_context[..., None])[..., 0]
         return solution[:, None, :].expand(batch, n, d)
     if mask not in MASKS:
         raise ValueError(f"unknown mask {mask!r}; choose one of {', '.join(MASKS)}")

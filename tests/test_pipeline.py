@@ -26,9 +26,10 @@ def snakemake(workdir, *args, check=True):
     return result
 
 
-# What a rerun may write differently: the job logs, and each run's train.log, which records the
-# training's wall-clock seconds. Everything else under results/ must come out byte for byte.
-TIMED_FILES = ("results/logs/*", "results/runs/*/train.log")
+# What a rerun may write differently: the job logs, each run's train.log, which records the
+# training's wall-clock seconds, and the run lock, which names the process that held it.
+# Everything else under results/ must come out byte for byte.
+TIMED_FILES = ("results/logs/*", "results/runs/*/train.log", "results/.run.lock")
 
 
 def reproducible_files(workdir) -> dict:

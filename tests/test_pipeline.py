@@ -84,7 +84,7 @@ def test_a_finished_pipeline_has_nothing_left_to_do(finished):
 
 
 def test_a_theory_figure_builds_only_the_theory(tmp_path):
-    jobs = planned_jobs(tmp_path, "results/figures/fig2_stationary.pdf")
+    jobs = planned_jobs(tmp_path, "results/figures/fig2.pdf")
     assert jobs == {"theory": 1, "figure": 1}
 
 
@@ -115,7 +115,7 @@ def test_the_report_holds_every_artifact_with_its_caption(finished):
     html = (finished / "report.html").read_text(errors="replace")
     for artifact in artifacts.available(config.load(TINY)):
         assert artifact.name in html, artifact.name
-    assert "Scale: 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
+    assert "Scale: softmax models, 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
     assert "paper" in html
 
 

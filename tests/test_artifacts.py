@@ -102,3 +102,20 @@ def test_fig2_draws_the_papers_three_panels_and_no_causal2(monkeypatch):
         assert len(curves) == 2 and all(to_rgb(line.get_color()) == to_rgb(figures.MASK_PALETTE[mask]) for line in curves)
     assert all(to_rgb(line.get_color()) != causal2 for ax in (left, middle) for line in ax.get_lines())
     assert "1e-3" not in caption and "0.001" not in caption
+
+
+def test_the_theory_table_reads_the_stationary_point_one_paper_step_either_side_of_100_ices():
+    frames, configs = theory_frames()
+    frames["theory_stationary"] = pd.DataFrame([
+        dict(mask=mask, n_context=n, x_shift=shift, seed=seed, value=(1 + shift) / n * (seed + 1))
+        for mask in ("prefix", "causal", "causal2") for n in range(20, 201, 20) for shift in (0.0, 1.0) for seed in range(2)
+    ])
+    configs["theory_depth"]["theory"] |= dict(max_depth=4, eta_sweep=[1.6])
+    summary, text = tables.TABLES["theory_values"](frames, configs)
+    crossing = summary[summary["paper"].str.contains("over 100 ICEs")]
+    assert list(crossing["quantity"]) == [f"causal stationary point, mu_x = 0, {n} ICEs" for n in (80, 100, 120)]
+    at_100 = crossing.iloc[1]
+    assert (at_100["mean"], at_100["ci_low"], at_100["ci_high"]) == pytest.approx(stats.geometric_mean_ci([1 / 100, 2 / 100]))
+    lowest = summary[summary["quantity"].str.startswith("causal query MSE, lowest")].iloc[0]
+    assert lowest["seed_min"] == pytest.approx(1e-4) and lowest["seed_max"] == pytest.approx(2e-4)  # depth 4 of 10^-layer x (seed + 1)
+    assert "every 20 ICEs" in text

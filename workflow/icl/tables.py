@@ -249,6 +249,72 @@ def paired_comparison(frames, configs):
     return summary, "\n".join(lines + ["", note, ""])
 
 
+def _theory_row(statement: str, quantity: str, per_seed: pd.Series) -> dict:
+    mean, low, high = stats.geometric_mean_ci(per_seed)
+    return dict(paper=statement, quantity=quantity, mean=mean, ci_low=low, ci_high=high,
+                seed_min=per_seed.min(), seed_max=per_seed.max(), seeds=len(per_seed))
+
+
+@table("theory_values")
+def theory_values(frames, configs):
+    """Each statement of Sec. 5.1 about the constructed LSA beside the numbers of ours that test it."""
+    t = configs["theory_depth"]["theory"]
+    depth = frames["theory_depth"]
+    last, middle = t["max_depth"], t["max_depth"] // 2
+
+    def at_depth(mask, metric, eta=t["eta"]):
+        rows = depth[(depth["mask"] == mask) & (depth["metric"] == metric) & np.isclose(depth["eta"], eta)]
+        return rows.pivot_table(index="seed", columns="layer", values="value")
+
+    def rate(metric):  # the factor per layer by which prefixLM's error falls over the second half of the depths
+        per_layer = at_depth("prefix", metric)
+        return (per_layer[last] / per_layer[middle]) ** (1 / (last - middle))
+
+    records = [
+        _theory_row(f"causalLM's query MSE stays above {paper.CAUSAL_QUERY_FLOOR:g} over depth",
+                    f"causal query MSE, lowest over depth 1-{last}", at_depth("causal", "query_mse").min(axis=1)),
+        *(_theory_row("prefixLM's query MSE falls at the same linear rate as its ICE MSE",
+                      f"prefix {name} MSE, factor per layer from depth {middle} to {last}", rate(metric))
+          for name, metric in (("query", "query_mse"), ("ICE", "ice_mse"))),
+    ]
+    stationary = frames["theory_stationary"]
+    grid = np.array(sorted(stationary["n_context"].unique()))
+    near = grid[np.abs(grid - paper.STATIONARY_ICES) <= paper.STATIONARY_N_STEP]
+    nearest = grid[np.abs(grid - paper.STATIONARY_ICES).argmin()]
+
+    def stationary_point(mask, n, shift):
+        rows = stationary[(stationary["mask"] == mask) & (stationary["n_context"] == n) & np.isclose(stationary["x_shift"], shift)]
+        return rows.set_index("seed")["value"]
+
+    threshold = f"at mu_x = 0 causalLM's stationary point needs over {paper.STATIONARY_ICES} ICEs to fall below {paper.STATIONARY_THRESHOLD:g}"
+    records += [_theory_row(threshold, f"causal stationary point, mu_x = 0, {n} ICEs", stationary_point("causal", n, 0.0)) for n in near]
+    records += [
+        _theory_row("it is worse for each larger mu_x", f"causal stationary point, mu_x = {shift:g}, {nearest} ICEs",
+                    stationary_point("causal", nearest, shift))
+        for shift in sorted(stationary["x_shift"].unique())
+    ]
+    records.append(_theory_row("causalLM2 converges even more slowly", f"causal2 stationary point, mu_x = 0, {nearest} ICEs",
+                               stationary_point("causal2", nearest, 0.0)))
+    records += [
+        _theory_row(f"eta = {paper.ETA:g} is the fastest step without divergence", f"{mask} query MSE at depth {last}, eta = {eta:g}",
+                    at_depth(mask, "query_mse", eta)[last])
+        for mask in ("prefix", "causal") for eta in t["eta_sweep"]
+    ]
+    summary = pd.DataFrame(records)
+    lines = ["# Sec. 5.1: the paper's statements about the constructed LSA, beside our values", "",
+             "| the paper says | quantity | ours: geometric mean [95% CI] | per seed | seeds |", "|---|---|---|---|---|"]
+    for _, r in summary.iterrows():
+        ci = f" [{r['ci_low']:.2g}, {r['ci_high']:.2g}]" if np.isfinite(r["ci_low"]) else ""
+        value = f"{r['mean']:.2g}{ci}" if np.isfinite(r["mean"]) else "diverged"
+        lines.append(f"| {r['paper']} | {r['quantity']} | {value} | {r['seed_min']:.2g} to {r['seed_max']:.2g} | {r['seeds']} |")
+    note = (
+        f"Constructed LSA, d = {t['d']}, {t['n_context']} ICEs for the depth rows, eta = {t['eta']} unless stated, "
+        f"{t['sequences']} prompts x {t['queries']} queries per seed. The paper draws the stationary point every "
+        f"{paper.STATIONARY_N_STEP} ICEs, so the rows around {paper.STATIONARY_ICES} ICEs are as fine as its statement can be read."
+    )
+    return summary, "\n".join(lines + ["", note, ""])
+
+
 def write(name: str, frames: dict, configs: dict, csv_path) -> None:
     """Build table `name` and write it as CSV (tidy) and Markdown (beside it)."""
     if name not in TABLES:

@@ -76,7 +76,8 @@ def test_tables_put_the_paper_beside_ours(finished):
     assert table1.loc[(table1["row"] == "CausalLM-SL") & (table1["task"] == "lr"), "paper"].item() == 0.19
     assert (table1["seeds"] == 2).all()
     paired = pd.read_csv(finished / "results" / "tables" / "paired_comparison.csv")
-    assert {"ratio", "ratio_ci_low", "ratio_ci_high", "p_value"} <= set(paired.columns)
+    assert {"ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "p_holm"} <= set(paired.columns)
+    assert (table1.loc[table1["metric"] == "query_mse", "ci_low"].dropna() >= 0).all()
 
 
 def test_a_finished_pipeline_has_nothing_left_to_do(finished):

@@ -95,8 +95,8 @@ def markdown(summary: pd.DataFrame, title: str, note: str) -> str:
 
 
 INTERVALS = (
-    "MSE (lr, nlr): geometric mean [95% t-interval on log errors] over seeds; "
-    "error % (mc, real): mean [95% t-interval] over seeds."
+    "Errors: test query MSE (lr, nlr) as geometric mean [95% t-interval on log errors] over seeds, "
+    "error % (mc, real) as mean [95% t-interval] over seeds."
 )
 
 
@@ -106,7 +106,7 @@ def scale_note(configs: dict) -> str:
     if not specs:
         return ""
     return (
-        f"Scale: {scale.describe(specs)}. Errors: test query MSE (lr, nlr) and error % (mc, real); {INTERVALS} "
+        f"Scale: {scale.describe(specs)}. {INTERVALS} "
         "The paper's values are at its own scale (24 layers, width 128, 40 ICEs, 100k steps)."
     )
 

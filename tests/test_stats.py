@@ -70,3 +70,9 @@ def test_holm_never_lowers_a_p_value_and_keeps_their_order(p_values):
     assert (adjusted >= np.asarray(p_values)).all() and (adjusted <= 1).all()
     order = np.argsort(p_values, kind="stable")
     assert (np.diff(adjusted[order]) >= 0).all()
+
+
+def test_a_percentage_interval_stays_within_0_and_100():
+    mean, low, high = stats.summarise([2.0, 4.0, 30.0], log=False)
+    assert mean == 12.0 and low == 0.0 and high == pytest.approx(12.0 + np.std([2.0, 4.0, 30.0], ddof=1) * T_975_2 / math.sqrt(3))
+    assert stats.summarise([97.0, 99.9], log=False)[2] == 100.0

@@ -37,8 +37,12 @@ def geometric_mean_ci(values, confidence: float = CONFIDENCE):
 
 
 def summarise(values, log: bool):
-    """Centre and 95% interval of errors over seeds: geometric (log=True, for MSEs) or arithmetic (error %)."""
-    return geometric_mean_ci(values) if log else mean_ci(values)
+    """Centre and 95% interval of errors over seeds: geometric (log=True, for MSEs) or arithmetic (a
+    percentage, whose interval is cut to [0, 100]: a t-interval over few seeds can leave it)."""
+    if log:
+        return geometric_mean_ci(values)
+    mean, low, high = mean_ci(values)
+    return mean, *np.clip([low, high], 0.0, 100.0)
 
 
 def paired_log_ratio(causal, prefix):

@@ -176,8 +176,7 @@ def real_data(frames, configs):
             for column, wanted in selection.items():
                 picked = picked[picked[column] == wanted]
             accuracy = 100.0 - picked["value"]
-            mean, low, high = stats.mean_ci(accuracy) if len(picked) else (np.nan,) * 3
-            low, high = np.clip([low, high], 0.0, 100.0)  # a t-interval of few seeds can leave [0, 100]
+            mean, low, high = stats.summarise(accuracy, log=False) if len(picked) else (np.nan,) * 3
             records.append(dict(row=name, test_set=test_set, accuracy=mean, ci_low=low, ci_high=high, seeds=len(picked)))
     summary = pd.DataFrame(records)
     sets = [s for s in episodes.TEST_SET_TITLES if s in set(summary["test_set"])]

@@ -2,7 +2,7 @@
 
     snakemake --cores all                                   # default, CPU-sized config, every artifact
     snakemake --cores all --configfile configs/paper.yaml   # the paper's scale, on a GPU
-    snakemake --cores 2 results/figures/fig2_stationary.pdf # one artifact and only what it needs
+    snakemake --cores 2 results/figures/fig2.pdf           # one artifact and only what it needs
 """
 
 import os

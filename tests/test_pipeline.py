@@ -89,7 +89,8 @@ def test_tables_put_the_paper_beside_ours(finished):
     assert table1.loc[(table1["row"] == "CausalLM-SL") & (table1["task"] == "lr"), "paper"].item() == 0.19
     assert (table1["seeds"] == 2).all()
     paired = pd.read_csv(finished / "results" / "tables" / "paired_comparison.csv")
-    assert {"ratio", "ratio_ci_low", "ratio_ci_high", "p_value"} <= set(paired.columns)
+    assert {"ratio", "ratio_ci_low", "ratio_ci_high", "p_value", "p_holm"} <= set(paired.columns)
+    assert (table1.loc[table1["metric"] == "query_mse", "ci_low"].dropna() >= 0).all()
 
 
 def test_a_finished_pipeline_has_nothing_left_to_do(finished):
@@ -106,8 +107,8 @@ def test_two_clean_runs_write_the_same_bytes(finished, tmp_path):
 
 
 def test_a_theory_figure_builds_only_the_theory(tmp_path):
-    jobs = planned_jobs(tmp_path, "results/figures/fig2_stationary.pdf")
-    assert jobs == {"theory": 1, "figure": 1}
+    jobs = planned_jobs(tmp_path, "results/figures/fig2.pdf")
+    assert jobs == {"theory": 2, "figure": 1}  # Fig. 2 reads the depth curves and the stationary points
 
 
 def test_fig3_trains_only_the_groups_of_its_sweep(tmp_path):
@@ -137,7 +138,7 @@ def test_the_report_holds_every_artifact_with_its_caption(finished):
     html = (finished / "report.html").read_text(errors="replace")
     for artifact in artifacts.available(config.load(TINY)):
         assert artifact.name in html, artifact.name
-    assert "Scale: 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
+    assert "Scale: softmax models, 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
     assert "paper" in html
 
 

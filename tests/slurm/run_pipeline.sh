@@ -44,7 +44,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 export ICL_SLURM_STATE="${ICL_SLURM_STATE:-/tmp/icl-slurm}"
 JOBCOMP="$ICL_SLURM_STATE/jobcomp.log"
 TIMEOUT="${SLURM_TEST_TIMEOUT:-2700}"
-(( $# )) || set -- results/tables/table1.csv results/figures/fig3_probe_layers.pdf results/figures/fig2_stationary.pdf
+(( $# )) || set -- results/tables/table1.csv results/figures/fig3_probe_layers.pdf results/figures/fig2.pdf
 RESULTS="${SLURM_TEST_RESULTS:-results}"
 
 say() { echo "[run_pipeline] $*" >&2; }

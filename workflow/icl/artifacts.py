@@ -30,9 +30,11 @@ class Artifact:
 ARTIFACTS = {
     a.name: a
     for a in (
-        Artifact("fig2_ice_depth", "figure", ("theory_depth",), "Fig. 2 (left): constructed LSA, ICE MSE against depth"),
-        Artifact("fig2_query_depth", "figure", ("theory_depth",), "Fig. 2 (middle): constructed LSA, query MSE against depth"),
-        Artifact("fig2_stationary", "figure", ("theory_stationary",), "Fig. 2 (right): causalLM's stationary point against the number of ICEs"),
+        Artifact("fig2", "figure", ("theory_depth", "theory_stationary"), (
+            "Fig. 2: constructed LSA, ICE and query MSE against depth for prefixLM (left) and causalLM (middle), "
+            "and causalLM's stationary point against the number of ICEs (right)"
+        )),
+        Artifact("theory_values", "table", ("theory_depth", "theory_stationary"), "Sec. 5.1: the paper's statements about the constructed LSA beside our values"),
         Artifact("fig4_causal2_stationary", "figure", ("theory_stationary",), "Fig. 4: causalLM2's stationary point against the number of ICEs"),
         Artifact("theory_eta_sweep", "figure", ("theory_depth",), "Constructed LSA: query MSE against depth for each step eta"),
         Artifact("table1", "table", ("table1",), "Table 1: test query error of prefixLM and causalLM, SL and UL"),

@@ -1,8 +1,10 @@
 """The study's figures, one function per artifact, each drawn from tidy metrics tables.
 
-Conventions: errors that span decades go on a log axis set *before* plotting, so seaborn's
-seed statistic is a geometric mean, and bands are bootstrap 95% CIs over seeds with a fixed
-seed. Diverged values (+inf) are never plotted as numbers: a cross marks where a curve blew up.
+Conventions: a line and its band are the statistic and 95% interval of icl.stats over seeds, the
+same numbers the tables print: for an MSE the geometric mean with a t-interval on log errors, for
+an error % the mean with a plain t-interval. seaborn gets them as its estimator and errorbar
+callables, and log axes are set *after* plotting so that seaborn hands these callables the raw
+errors. Diverged values (+inf) are never plotted as numbers: a cross marks where a curve blew up.
 The paper's stated values are drawn as grey reference marks, and every caption states the scale.
 """
 
@@ -17,13 +19,36 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import baselines, episodes, metrics, paper, tables  # noqa: E402
+from . import baselines, episodes, metrics, paper, stats, tables  # noqa: E402
 from .files import atomic_path  # noqa: E402
 
 MASK_PALETTE = {"prefix": "#1f77b4", "causal": "#d62728", "causal2": "#ff7f0e"}
-BAND = dict(errorbar=("ci", 95), n_boot=1000, seed=0)
+DEPTH_METRICS = {"query_mse": "query MSE", "ice_mse": "ICE MSE"}
 REFERENCE = dict(color="0.45", linestyle=":", linewidth=1.2)
 FIGURES = {}
+
+
+def band(log: bool) -> dict:
+    """seaborn's estimator and errorbar for errors over seeds: geometric (log, for MSEs) or arithmetic (error %)."""
+    return dict(estimator=lambda values: stats.summarise(values, log)[0], errorbar=lambda values: stats.summarise(values, log)[1:])
+
+
+MSE_BAND = band(log=True)
+PCT_BAND = band(log=False)
+BAND_NOTE = "Line and band: geometric mean and 95% t-interval on log errors over seeds (MSE); mean and 95% t-interval (error %)."
+
+
+def task_band(task: str) -> dict:
+    return MSE_BAND if tables.is_mse(task) else PCT_BAND
+
+
+def _share_y(axes) -> None:
+    """One y range for panels drawn apart: sharing before plotting would make a log axis set on one
+    panel apply to the next before it is drawn, and seaborn would then aggregate logs."""
+    low, high = min(ax.get_ylim()[0] for ax in axes), max(ax.get_ylim()[1] for ax in axes)
+    for ax in axes[1:]:
+        ax.sharey(axes[0])
+    axes[0].set_ylim(low, high)
 
 
 def figure(name):
@@ -72,74 +97,83 @@ def _theory_scale(config: dict) -> str:
     t = config
     return (
         f"Constructed LSA, d={t['d']}, x~U(-1,1)^d, w~N(0,I), noiseless; {t['sequences']} prompts x {t['queries']} queries "
-        f"per seed, {t['seeds']} seeds; line: geometric mean, band: bootstrap 95% CI over seeds."
+        f"per seed, {t['seeds']} seeds; line: geometric mean, band: 95% t-interval on log MSE over seeds."
     )
 
 
-def _depth_plot(frames, config, metric, pdf_path, title, references):
-    depth = frames["theory_depth"]
-    rows = depth[(depth["metric"] == metric) & np.isclose(depth["eta"], config["eta"])]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+def _draw_depth(ax, rows, mask):
+    """ICE and query MSE of one mask against depth; returns where a curve diverged."""
+    rows = rows[rows["mask"] == mask].assign(error=lambda f: f["metric"].map(DEPTH_METRICS))
+    palette = {label: MASK_PALETTE[mask] for label in DEPTH_METRICS.values()}
+    sns.lineplot(rows[np.isfinite(rows["value"])], x="layer", y="value", style="error", style_order=list(DEPTH_METRICS.values()),
+                 color=MASK_PALETTE[mask], ax=ax, **MSE_BAND)
     ax.set_yscale("log")
-    finite = rows[np.isfinite(rows["value"])]
-    sns.lineplot(finite, x="layer", y="value", hue="mask", palette=MASK_PALETTE, ax=ax, **BAND)
-    for y, label in references:
-        ax.axhline(y, **REFERENCE)
-        ax.text(1, y, label, fontsize=7, color="0.35", va="bottom")
-    notes = [f"{mask} diverges at layer {layer}" for mask, layer in _mark_divergence(ax, rows, "layer", "mask", MASK_PALETTE)]
-    ax.set(xlabel="number of layers", ylabel=metric.replace("_", " ").replace("mse", "MSE"), title=title)
-    caption = f"{_theory_scale(config)} n={config['n_context']} ICEs, eta={config['eta']}."
+    ax.set(xlabel="number of layers", ylabel="MSE")
+    return [f"{mask} {error} diverges at layer {layer}" for error, layer in _mark_divergence(ax, rows, "layer", "error", palette)]
+
+
+def _draw_stationary(ax, rows, mask, compare_with=None):
+    """Query MSE of a mask's stationary point against the number of ICEs, one curve per mu_x."""
+    with_mu = rows.assign(mu_x=rows["x_shift"].map("{:g}".format))
+    order = sorted(with_mu["mu_x"].unique(), key=float)
+    palette = dict(zip(order, sns.color_palette("viridis", len(order))))
+    sns.lineplot(with_mu[with_mu["mask"] == mask], x="n_context", y="value", hue="mu_x", hue_order=order, palette=palette,
+                 marker="o", ax=ax, **MSE_BAND)
+    if compare_with:
+        sns.lineplot(with_mu[with_mu["mask"] == compare_with], x="n_context", y="value", hue="mu_x", hue_order=order,
+                     palette=palette, ax=ax, linestyle="--", legend=False, alpha=0.6, **MSE_BAND)
+    ax.set_yscale("log")
+    ax.axhline(paper.STATIONARY_THRESHOLD, **REFERENCE)
+    ax.axvline(paper.STATIONARY_ICES, **REFERENCE)
+    ax.text(paper.STATIONARY_ICES, paper.STATIONARY_THRESHOLD,
+            f" paper: at mu_x=0 causal needs\n over {paper.STATIONARY_ICES} ICEs to reach {paper.STATIONARY_THRESHOLD:g}",
+            fontsize=7, color="0.35", va="bottom")
+    ax.set(xlabel="number of ICEs n", ylabel="query MSE at the stationary point")
+
+
+def _exact_prefix(rows) -> str:
+    return f"prefixLM's stationary point (least squares) is exact: largest query MSE {rows[rows['mask'] == 'prefix']['value'].max():.1e}."
+
+
+@figure("fig2")
+def fig2(frames, configs, pdf_path):
+    """The paper's three panels: prefixLM and causalLM against depth, and causalLM's stationary point against n."""
+    t = configs["theory_depth"]["theory"]
+    depth = frames["theory_depth"]
+    depth = depth[depth["metric"].isin(list(DEPTH_METRICS)) & np.isclose(depth["eta"], t["eta"])]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    notes = []
+    for ax, mask, title in ((axes[0], "prefix", "prefixLM (Fig. 2 left)"), (axes[1], "causal", "causalLM (Fig. 2 middle)")):
+        notes += _draw_depth(ax, depth, mask)
+        ax.set_title(title)
+    _share_y(axes[:2])
+    axes[1].axhline(paper.CAUSAL_QUERY_FLOOR, **REFERENCE)
+    axes[1].text(1, paper.CAUSAL_QUERY_FLOOR, f"paper: causal query MSE stays above {paper.CAUSAL_QUERY_FLOOR:g}",
+                 fontsize=7, color="0.35", va="bottom")
+    stationary = frames["theory_stationary"]
+    _draw_stationary(axes[2], stationary, "causal")
+    axes[2].set_title("causalLM's stationary point (Fig. 2 right)")
+    s = configs["theory_stationary"]["theory"]
+    caption = (
+        f"{_theory_scale(t)} Left, middle: n={t['n_context']} ICEs, eta={t['eta']}. "
+        f"Right: {s['sequences']} prompts x {s['queries']} queries, x~U(mu_x-1, mu_x+1)^d; {_exact_prefix(stationary)}"
+    )
     if notes:
         caption += " Cross: " + "; ".join(notes) + " (shown from there on as diverged, not plotted)."
     save(fig, pdf_path, caption)
 
 
-@figure("fig2_ice_depth")
-def fig2_ice_depth(frames, configs, pdf_path):
-    _depth_plot(frames, configs["theory_depth"]["theory"], "ice_mse", pdf_path, "ICE MSE against depth (Fig. 2 left)", [])
-
-
-@figure("fig2_query_depth")
-def fig2_query_depth(frames, configs, pdf_path):
-    references = [
-        (paper.CAUSAL_QUERY_FLOOR, "paper: causal stays above 1e-1"),
-        (paper.PREFIX_QUERY_AT_50, "paper: prefix below 1e-3 by depth 50"),
-    ]
-    _depth_plot(frames, configs["theory_depth"]["theory"], "query_mse", pdf_path, "Query MSE against depth (Fig. 2 middle)", references)
-
-
-def _stationary_plot(frames, configs, mask, pdf_path, title, compare_with=None):
-    rows = frames["theory_stationary"]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.set_yscale("log")
-    shown = rows[rows["mask"] == mask].assign(mu_x=lambda f: f["x_shift"].map("{:g}".format))
-    sns.lineplot(shown, x="n_context", y="value", hue="mu_x", marker="o", ax=ax, **BAND)
-    if compare_with:
-        other = rows[rows["mask"] == compare_with].assign(mu_x=lambda f: f["x_shift"].map("{:g}".format))
-        sns.lineplot(other, x="n_context", y="value", hue="mu_x", ax=ax, linestyle="--", legend=False, alpha=0.6, **BAND)
-    ax.axhline(paper.STATIONARY_THRESHOLD, **REFERENCE)
-    ax.axvline(paper.STATIONARY_ICES, **REFERENCE)
-    ax.text(paper.STATIONARY_ICES, paper.STATIONARY_THRESHOLD, " paper: at mu_x=0 causal needs\n over 100 ICEs to reach 1e-2", fontsize=7, color="0.35", va="bottom")
-    ax.set(xlabel="number of ICEs n", ylabel="query MSE at the stationary point", title=title)
-    t = configs["theory_stationary"]["theory"]
-    prefix = rows[rows["mask"] == "prefix"]["value"].max()
-    caption = (
-        f"{_theory_scale(t)} x~U(mu_x-1, mu_x+1)^d. prefixLM's stationary point (least squares) is exact: "
-        f"largest query MSE {prefix:.1e}."
-    )
-    if compare_with:
-        caption += f" Dashed: {compare_with} for comparison."
-    save(fig, pdf_path, caption)
-
-
-@figure("fig2_stationary")
-def fig2_stationary(frames, configs, pdf_path):
-    _stationary_plot(frames, configs, "causal", pdf_path, "causalLM stationary point (Fig. 2 right)")
-
-
 @figure("fig4_causal2_stationary")
 def fig4_causal2_stationary(frames, configs, pdf_path):
-    _stationary_plot(frames, configs, "causal2", pdf_path, "causalLM2 stationary point (Fig. 4)", compare_with="causal")
+    rows = frames["theory_stationary"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    _draw_stationary(ax, rows, "causal2", compare_with="causal")
+    ax.set_title("causalLM2 stationary point (Fig. 4)")
+    caption = (
+        f"{_theory_scale(configs['theory_stationary']['theory'])} x~U(mu_x-1, mu_x+1)^d. {_exact_prefix(rows)} "
+        "Dashed: causal for comparison."
+    )
+    save(fig, pdf_path, caption)
 
 
 @figure("theory_eta_sweep")
@@ -148,15 +182,16 @@ def theory_eta_sweep(frames, configs, pdf_path):
     rows = frames["theory_depth"]
     rows = rows[(rows["metric"] == "query_mse") & rows["eta"].isin(t["eta_sweep"])].assign(eta=lambda f: f["eta"].map("{:g}".format))
     masks = [m for m in MASK_PALETTE if m in set(rows["mask"])]
-    fig, axes = plt.subplots(1, len(masks), figsize=(4 * len(masks), 3.8), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(masks), figsize=(4 * len(masks), 3.8), squeeze=False)
     palette = dict(zip(sorted(rows["eta"].unique(), key=float), sns.color_palette("viridis", rows["eta"].nunique())))
     notes = []
     for ax, mask in zip(axes[0], masks):
-        ax.set_yscale("log")
         shown = rows[rows["mask"] == mask]
-        sns.lineplot(shown[np.isfinite(shown["value"])], x="layer", y="value", hue="eta", palette=palette, ax=ax, legend=ax is axes[0][-1], **BAND)
+        sns.lineplot(shown[np.isfinite(shown["value"])], x="layer", y="value", hue="eta", palette=palette, ax=ax, legend=ax is axes[0][-1], **MSE_BAND)
+        ax.set_yscale("log")
         ax.set(title=mask, xlabel="number of layers", ylabel="query MSE")
         notes += [f"{mask} eta={eta} from layer {layer}" for eta, layer in _mark_divergence(ax, shown, "layer", "eta", palette)]
+    _share_y(axes[0])
     caption = f"{_theory_scale(t)} n={t['n_context']} ICEs."
     if notes:
         caption += "\nDiverged (cross, not plotted): " + "; ".join(notes) + "."
@@ -167,14 +202,12 @@ BASELINE_STYLE = dict(zip(baselines.BASELINES, [":", "-.", "--", (0, (5, 1)), (0
 
 
 def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None, baseline_rows=None, baseline_x=None):
-    """One panel per task: error against x, prefix vs causal, mean and bootstrap 95% CI over seeds;
-    baselines (mean over seeds, on the same prompts) in black: horizontal lines, or curves over
-    `baseline_x` when they vary with it."""
+    """One panel per task: error against x, prefix vs causal, with the interval over seeds of icl.stats;
+    baselines (the same statistic over seeds, on the same prompts) in black: horizontal lines, or
+    curves over `baseline_x` when they vary with it."""
     task_names = [t for t in tables.TASKS if t in set(rows["task"])]
     fig, axes = plt.subplots(1, len(task_names), figsize=(max(6.5, 4.2 * len(task_names)), 3.8), squeeze=False)
     for ax, task in zip(axes[0], task_names):
-        if task != "mc":
-            ax.set_yscale("log")
         if log_x:
             ax.set_xscale("log")
             ax.minorticks_off()
@@ -182,13 +215,16 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
         if len(ticks) <= 12:  # few settings (layers, sizes, shifts): mark exactly those
             ax.set_xticks(ticks, labels=[f"{v:g}" for v in ticks])
         shown = rows[rows["task"] == task]
-        sns.lineplot(shown, x=x, y="value", hue="mask", style="layers", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
+        sns.lineplot(shown, x=x, y="value", hue="mask", style="layers", palette=MASK_PALETTE, marker="o", ax=ax, **task_band(task))
+        if tables.is_mse(task):
+            ax.set_yscale("log")
         if baseline_rows is not None:
             # On a log axis an exact baseline (least squares on noiseless LR) would squash the models'
             # curves into a line: it is drawn at the floor and labelled as below it.
-            floor = shown["value"].min() / 30 if task != "mc" else -np.inf
+            floor = shown["value"].min() / 30 if tables.is_mse(task) else -np.inf
+            centre = task_band(task)["estimator"]
             for name, values in baseline_rows[baseline_rows["task"] == task].groupby("model"):
-                curve = values.groupby(baseline_x)["value"].mean() if baseline_x else values["value"].mean()
+                curve = values.groupby(baseline_x)["value"].agg(centre) if baseline_x else centre(values["value"])
                 below = np.all(np.asarray(curve) < floor)
                 style = dict(color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name],
                              label=f"{baselines.LABELS[name]} (< {floor:.0e})" if below else baselines.LABELS[name])
@@ -200,7 +236,7 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
         if references and task in references and shown[x].min() <= references[task] <= shown[x].max():
             ax.axvline(references[task], **REFERENCE)
             ax.text(references[task], ax.get_ylim()[1], " paper: largest gap", fontsize=7, color="0.35", va="top")
-        ax.set(title=task.upper(), xlabel=xlabel, ylabel="test error %" if task == "mc" else "test query MSE")
+        ax.set(title=task.upper(), xlabel=xlabel, ylabel="test query MSE" if tables.is_mse(task) else "test error %")
     fig.suptitle(title)
     save(fig, pdf_path, caption)
 
@@ -220,8 +256,7 @@ def fig3_probe_layers(frames, configs, pdf_path):
     ].assign(layers="SL")
     caption = (
         "Linear probe on each layer's hidden state (trained on stop-gradient states), SL models with L2, full prompt; "
-        "black: least squares, ridge and online GD on the same prompts. "
-        "Line: mean (log axes: geometric mean), band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
+        f"black: least squares, ridge and online GD on the same prompts. {BAND_NOTE}\n" + tables.scale_note(configs)
     )
     _task_grid(rows, "layer", pdf_path, "Fig. 3: probe error per layer", "layer", caption, baseline_rows=_baselines(frame))
 
@@ -231,7 +266,7 @@ def fig6_train_size(frames, configs, pdf_path):
     rows = _trained(tables.final_errors(frames["fig6"]))
     caption = (
         "Test error against the size of the fixed training set (batches of the training batch size); the training sets "
-        "are nested. Grey: where the paper's gap is largest; black: baselines on the same prompts. Line: mean, band: bootstrap 95% CI over seeds.\n"
+        f"are nested. Grey: where the paper's gap is largest; black: baselines on the same prompts. {BAND_NOTE}\n"
         + tables.scale_note(configs)
     )
     _task_grid(rows, "train_batches", pdf_path, "Fig. 6: training-set size", "training batches", caption,
@@ -246,8 +281,7 @@ def ext_distribution_shift(frames, configs, pdf_path):
     rows = _trained(errors)
     baseline_rows = errors[errors["model"].isin(list(baselines.BASELINES))]
     caption = (
-        "Table 1's models (trained on x ~ U(-1, 1)^d) tested on x shifted by mu_x, full prompt. The theory predicts that "
-        "causalLM suffers most as mu_x grows (Fig. 2 right). Line: mean, band: bootstrap 95% CI over seeds; black: "
+        f"Table 1's models (trained on x ~ U(-1, 1)^d) tested on x shifted by mu_x, full prompt. {BAND_NOTE} Black: "
         "baselines on the same shifted prompts (least squares, ridge, online GD).\n" + tables.scale_note(configs)
     )
     _task_grid(rows, "x_shift", pdf_path, "Distribution shift at test time", "mu_x", caption, baseline_rows=baseline_rows, baseline_x="x_shift")
@@ -269,18 +303,17 @@ def ext_ice_count(frames, configs, pdf_path):
     for row, layers in enumerate(layer_types):
         for column, task in enumerate(task_names):
             ax = axes[row][column]
-            if task != "mc":
-                ax.set_yscale("log")
             shown = test[(test["task"] == task) & (test["layers"] == layers)]
             sns.lineplot(shown, x="n_context", y="value", hue="mask", style="trained_with", palette=MASK_PALETTE,
-                         marker="o", markersize=4, ax=ax, legend=row == column == 0, **BAND)
+                         marker="o", markersize=4, ax=ax, legend=row == column == 0, **task_band(task))
+            if tables.is_mse(task):
+                ax.set_yscale("log")
             for trained in sorted(shown["train_n_context"].unique())[:-1]:
                 ax.axvline(trained, **REFERENCE)
-            ax.set(title=f"{task.upper()}, {layers}", xlabel="ICEs at test", ylabel="test error %" if task == "mc" else "test query MSE")
+            ax.set(title=f"{task.upper()}, {layers}", xlabel="ICEs at test", ylabel="test query MSE" if tables.is_mse(task) else "test error %")
     caption = (
         "Models trained with all ICEs of the prompt visible, or with only the first few (grey line), tested with 1 to all ICEs "
-        "visible: left of the line fewer ICEs than in training, right of it more. Line: mean (log axes: geometric mean), "
-        "band: bootstrap 95% CI over seeds.\n" + tables.scale_note(configs)
+        f"visible: left of the line fewer ICEs than in training, right of it more. {BAND_NOTE}\n" + tables.scale_note(configs)
     )
     save(fig, pdf_path, caption)
 
@@ -299,12 +332,12 @@ def ext_model_size(frames, configs, pdf_path):
     ratios = ratios.assign(layers=np.where(ratios["shared"], "SL", "UL"), size=ratios["n_layers"].astype(str) + "x" + ratios["width"].astype(str))
     for column, task in enumerate(task_names):
         top, bottom = axes[0][column], axes[1][column]
-        if task != "mc":
-            top.set_yscale("log")
         shown = models[models["task"] == task]
         sns.pointplot(shown, x="size", y="value", hue="model", palette=palette, order=order,
-                      hue_order=[h for h in palette if h in set(shown["model"])], linestyles="none", dodge=0.5, ax=top, **BAND)
-        top.set(title=task.upper(), xlabel="", ylabel="test error %" if task == "mc" else "test query MSE")
+                      hue_order=[h for h in palette if h in set(shown["model"])], linestyles="none", dodge=0.5, ax=top, **task_band(task))
+        if tables.is_mse(task):
+            top.set_yscale("log")
+        top.set(title=task.upper(), xlabel="", ylabel="test query MSE" if tables.is_mse(task) else "test error %")
         top.legend(fontsize=6)
         bottom.axhline(1.0, **REFERENCE)
         for offset, (layers, rows) in zip((-0.12, 0.12), ratios[ratios["task"] == task].groupby("layers")):
@@ -316,7 +349,7 @@ def ext_model_size(frames, configs, pdf_path):
         bottom.set(yscale="log", xlabel="layers x width", ylabel="causal / prefix error")
         bottom.legend(fontsize=7)
     caption = (
-        "Top: test error of prefix and causal models of each size, SL and UL (mean, bootstrap 95% CI over seeds). "
+        f"Top: test error of prefix and causal models of each size, SL and UL. {BAND_NOTE} "
         "Bottom: geometric-mean causal/prefix error ratio over paired seeds with its 95% t-interval; above 1, causal is worse.\n"
         + tables.scale_note(configs)
     )
@@ -335,25 +368,26 @@ def ext_trained_lsa(frames, configs, pdf_path):
     at_eta = constructed[np.isclose(constructed["eta"], paper_eta)]
     best = constructed.groupby(["mask", "n_layers", "seed"], as_index=False)["value"].min()
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    sns.lineplot(trained, x="n_layers", y="value", hue="mask", palette=MASK_PALETTE, marker="o", ax=ax, **MSE_BAND)
     ax.set_yscale("log")
-    sns.lineplot(trained, x="n_layers", y="value", hue="mask", palette=MASK_PALETTE, marker="o", ax=ax, **BAND)
+    centre = MSE_BAND["estimator"]
     for rows, dashes, label in ((at_eta, (4, 2), f"constructed, eta = {paper_eta:g}"), (best, (1, 1.5), "constructed, best eta")):
         for mask, curve in rows.groupby("mask"):
-            mean = np.exp(np.log(curve["value"]).groupby(curve["n_layers"]).mean())  # geometric, like the bands
+            mean = curve.groupby("n_layers")["value"].agg(centre)
             ax.plot(mean.index, mean.values, color=MASK_PALETTE[mask], dashes=dashes, linewidth=1.2, label=f"{mask} {label}")
     floor = min(trained["value"].min(), constructed["value"].min()) / 30  # exact least squares would squash the curves
     for name, rows in _baselines(frame).groupby("model"):
-        level = np.exp(np.log(rows["value"].clip(lower=1e-300)).mean())
+        level = centre(rows["value"])
         label = baselines.LABELS[name] + (f" (< {floor:.0e})" if level < floor else "")
         ax.axhline(max(level, floor), color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name], label=label)
     ax.set_xticks(depths, labels=[str(d) for d in depths])
     ax.set(xlabel="layers", ylabel="test query MSE", title="Trained linear self-attention against the constructed LSA (LR)")
     ax.legend(fontsize=6, ncol=2)
     caption = (
-        "Solid: trained LSA (no softmax, no MLP), mean and bootstrap 95% CI over seeds. Dashed: the constructed LSA of Sec. 4 "
+        "Solid: trained LSA (no softmax, no MLP), geometric mean and 95% t-interval on log errors over seeds. Dashed: the constructed LSA of Sec. 4 "
         f"with the same number of layers on the same test prompts, at the paper's step eta = {paper_eta:g}; dotted: at the best "
         "step of the theory's eta grid for each depth. Black: the constructed LSA's limits, least squares (prefixLM) and online "
-        "GD (causalLM), and ridge. Log axis: geometric means.\n" + tables.scale_note(configs)
+        "GD (causalLM), and ridge. All lines: geometric means over seeds.\n" + tables.scale_note(configs)
     )
     save(fig, pdf_path, caption)
 
@@ -368,7 +402,7 @@ def ext_real_data(frames, configs, pdf_path):
     for ax, test_set in zip(axes[0], sets):
         shown = test[test["test_set"] == test_set]
         sns.lineplot(_trained(shown), x="n_context", y="accuracy", hue="mask", style="layers", palette=MASK_PALETTE,
-                     marker="o", markersize=4, ax=ax, legend=ax is axes[0][0], **BAND)
+                     marker="o", markersize=4, ax=ax, legend=ax is axes[0][0], **PCT_BAND)
         for name, rows in shown[shown["model"].isin(list(baselines.BASELINES))].groupby("model"):
             curve = rows.groupby("n_context")["accuracy"].mean()
             ax.plot(curve.index, curve.values, color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name], label=baselines.LABELS[name])
@@ -381,7 +415,7 @@ def ext_real_data(frames, configs, pdf_path):
         "Two-way in-context classification on scikit-learn's real datasets: every episode picks two classes, projects x "
         "to the model's input size with a fresh random matrix and permutes the labels. Trained on episodes of digits 0-6 "
         "and breast cancer; tested on their held-out samples, on digits 7-9, and on iris and wine, never seen in "
-        "training. Accuracy against the number of ICEs the queries see (mean, bootstrap 95% CI over seeds); black: "
+        "training. Accuracy against the number of ICEs the queries see (mean and 95% t-interval over seeds); black: "
         "classical learners fitted to the same ICEs; grey: chance.\n" + tables.scale_note(configs)
     )
     save(fig, pdf_path, caption)

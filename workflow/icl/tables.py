@@ -1,12 +1,13 @@
-"""The study's tables: our mean and 95% CI over seeds beside the paper's value, as CSV and Markdown.
+"""The study's tables: our value and 95% CI over seeds beside the paper's, as CSV and Markdown.
 
 Errors are the test query error of the final read-out: MSE for lr and nlr, error % for mc and real.
+MSEs are summarised by their geometric mean and error % by its mean (icl.stats), as in the figures.
 """
 
 import numpy as np
 import pandas as pd
 
-from . import baselines, episodes, metrics, paper, stats, tasks
+from . import baselines, episodes, metrics, paper, scale, stats, tasks
 from .files import write_text
 from .plan import architecture
 
@@ -28,6 +29,11 @@ def table(name):
 
 def headline_metric(task: str) -> str:
     return "query_error_pct" if isinstance(tasks.get(task), tasks.Classification) else "query_mse"
+
+
+def is_mse(task: str) -> bool:
+    """Whether a task's headline error is an MSE (positive, skewed: summarised on the log scale)."""
+    return headline_metric(task) != "query_error_pct"
 
 
 def read_out_errors(frame: pd.DataFrame, x_shift: float = 0.0) -> pd.DataFrame:
@@ -54,17 +60,20 @@ def _fmt(value: float, task: str) -> str:
 
 
 def summarise(errors: pd.DataFrame, rows: dict, paper_values: dict) -> pd.DataFrame:
-    """Mean and 95% CI over seeds for each named row (a filter on the run columns) and task."""
+    """Value and 95% CI over seeds for each named row (a filter on the run columns) and task.
+
+    `mean` is a geometric mean for MSEs and an arithmetic one for error % (column `average`).
+    """
     records = []
     for name, selection in rows.items():
         for task in TASKS:
             chosen = errors[errors["task"] == task]
             for column, wanted in selection.items():
                 chosen = chosen[chosen[column] == wanted]
-            mean, half = stats.mean_ci(chosen["value"]) if len(chosen) else (np.nan, np.nan)
+            mean, low, high = stats.summarise(chosen["value"], log=is_mse(task)) if len(chosen) else (np.nan,) * 3
             records.append(dict(
-                row=name, task=task, metric=headline_metric(task), mean=mean, ci_low=mean - half, ci_high=mean + half,
-                seeds=len(chosen), paper=paper_values.get(name, {}).get(task, np.nan),
+                row=name, task=task, metric=headline_metric(task), average="geometric" if is_mse(task) else "arithmetic",
+                mean=mean, ci_low=low, ci_high=high, seeds=len(chosen), paper=paper_values.get(name, {}).get(task, np.nan),
             ))
     return pd.DataFrame(records)
 
@@ -85,10 +94,10 @@ def markdown(summary: pd.DataFrame, title: str, note: str) -> str:
     return "\n".join(lines + ["", note, ""])
 
 
-def _values(specs, key) -> str:
-    """One value, or the range a sweep covers."""
-    values = sorted({s[key] for s in specs})
-    return f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}-{values[-1]:g}"
+INTERVALS = (
+    "Errors: test query MSE (lr, nlr) as geometric mean [95% t-interval on log errors] over seeds, "
+    "error % (mc, real) as mean [95% t-interval] over seeds."
+)
 
 
 def scale_note(configs: dict) -> str:
@@ -96,13 +105,8 @@ def scale_note(configs: dict) -> str:
     specs = [s for c in configs.values() for s in c.get("specs", [])]
     if not specs:
         return ""
-    s = specs[0]
     return (
-        f"Scale: {'/'.join(sorted({x['model'] for x in specs}))} models, {_values(specs, 'n_layers')} layers, "
-        f"width {_values(specs, 'width')}, {s['heads']} heads; x in R^{s['x_dim']} ({s['x_distribution']}), "
-        f"{s['n_context']} ICEs + {s['n_queries']} queries; {_values(specs, 'steps')} steps of batch {s['batch_size']}, "
-        f"lr {_values(specs, 'learning_rate')}; {len({x['seed'] for x in specs})} seeds. "
-        "Errors: test query MSE (lr, nlr) and error % (mc, real); mean [95% t-interval] over seeds. "
+        f"Scale: {scale.describe(specs)}. {INTERVALS} "
         "The paper's values are at its own scale (24 layers, width 128, 40 ICEs, 100k steps)."
     )
 
@@ -172,8 +176,7 @@ def real_data(frames, configs):
             for column, wanted in selection.items():
                 picked = picked[picked[column] == wanted]
             accuracy = 100.0 - picked["value"]
-            mean, half = stats.mean_ci(accuracy) if len(picked) else (np.nan, np.nan)
-            low, high = np.clip([mean - half, mean + half], 0.0, 100.0)  # a t-interval of few seeds can leave [0, 100]
+            mean, low, high = stats.summarise(accuracy, log=False) if len(picked) else (np.nan,) * 3
             records.append(dict(row=name, test_set=test_set, accuracy=mean, ci_low=low, ci_high=high, seeds=len(picked)))
     summary = pd.DataFrame(records)
     sets = [s for s in episodes.TEST_SET_TITLES if s in set(summary["test_set"])]
@@ -187,18 +190,24 @@ def real_data(frames, configs):
             cells.append(f"{r['accuracy']:.1f}{ci} (n={r['seeds']})" if r["seeds"] else "not run")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     ratios = paired(errors)
-    lines += ["", "Causal / prefix error ratio over paired seeds [95% CI], causal worse in k of n seeds, paired t-test p:", ""]
+    lines += ["", "Causal / prefix error ratio over paired seeds [95% CI], causal worse in k of n seeds, paired t-test p "
+              "(raw, and Holm-corrected over the settings listed here):", ""]
     for _, r in ratios.iterrows():
         lines.append(
             f"- {'SL' if r['shared'] else 'UL'}, {episodes.TEST_SET_TITLES.get(r['test_set'], r['test_set'])}: {r['ratio']:.2f} "
-            f"[{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}], {r['causal_worse_seeds']}/{r['seeds']}, p = {r['p_value']:.2g}"
+            f"[{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}], {r['causal_worse_seeds']}/{r['seeds']}, p = {r['p_value']:.2g} (Holm {r['p_holm']:.2g})"
         )
     note = "Accuracy: mean [95% t-interval] over seeds; chance is 50%. " + scale_note(configs)
     return summary, "\n".join(lines + ["", note, ""])
 
 
+def _centre(values, task: str) -> float:
+    return stats.summarise(values, log=is_mse(task))[0]
+
+
 def paired(errors: pd.DataFrame) -> pd.DataFrame:
-    """Per setting and test set: causal/prefix error ratio over paired seeds, its 95% CI and a paired t-test on logs."""
+    """Per setting and test set: causal/prefix error ratio over paired seeds, its 95% CI and a paired t-test on
+    logs; `p_holm` corrects the p-values for testing every setting given here (Holm)."""
     index = SETTING + ["test_set", "seed"]
     trained = errors[errors["model"].isin(TRAINED_MODELS)]
     wide = trained.pivot_table(index=index, columns="mask", values="value").dropna(subset=["prefix", "causal"])
@@ -206,11 +215,12 @@ def paired(errors: pd.DataFrame) -> pd.DataFrame:
     for setting, rows in wide.groupby(level=index[:-1]):
         ratio, low, high, p_value = stats.paired_log_ratio(rows["causal"], rows["prefix"])
         records.append(dict(zip(index[:-1], setting)) | dict(
-            seeds=len(rows), prefix_mean=rows["prefix"].mean(), causal_mean=rows["causal"].mean(),
+            seeds=len(rows), prefix_mean=_centre(rows["prefix"], setting[0]), causal_mean=_centre(rows["causal"], setting[0]),
             ratio=ratio, ratio_ci_low=low, ratio_ci_high=high, causal_worse_seeds=int((rows["causal"] > rows["prefix"]).sum()),
             p_value=p_value,
         ))
-    return pd.DataFrame(records)
+    summary = pd.DataFrame(records)
+    return summary.assign(p_holm=stats.holm(summary["p_value"])) if len(summary) else summary
 
 
 @table("paired_comparison")
@@ -219,19 +229,87 @@ def paired_comparison(frames, configs):
     summary = paired(errors)
     lines = [
         "# Paired comparison: causalLM error / prefixLM error, same data and seed", "",
-        "| task | test set | model | L2 | permute | train batches | train ICEs | seeds | prefix | causal | ratio [95% CI] | causal worse | p |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| task | test set | model | L2 | permute | train batches | train ICEs | seeds | prefix | causal | ratio [95% CI] | causal worse | p | p (Holm) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in summary.iterrows():
         lines.append(
             f"| {r['task']} | {r['test_set']} | {architecture(r)} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['train_n_context']} | {r['seeds']} "
             f"| {_fmt(r['prefix_mean'], r['task'])} | {_fmt(r['causal_mean'], r['task'])} "
             f"| {r['ratio']:.2f} [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}] | {r['causal_worse_seeds']}/{r['seeds']} "
-            f"| {r['p_value']:.2g} |"
+            f"| {r['p_value']:.2g} | {r['p_holm']:.2g} |"
         )
     note = (
         "Ratio: geometric mean over seeds of causal/prefix test error (MSE for lr/nlr, error % for mc and real), with a "
-        "95% t-interval on the log ratio; p: two-sided paired t-test of log errors across seeds. " + scale_note(configs)
+        "95% t-interval on the log ratio; p: two-sided paired t-test of log errors across seeds; p (Holm): the same "
+        f"corrected with Holm's step-down method for the {summary['p_value'].notna().sum()} settings tested in this table. "
+        "prefix, causal: geometric mean (MSE) or mean (error %) over seeds. " + scale_note(configs)
+    )
+    return summary, "\n".join(lines + ["", note, ""])
+
+
+def _theory_row(statement: str, quantity: str, per_seed: pd.Series) -> dict:
+    mean, low, high = stats.geometric_mean_ci(per_seed)
+    return dict(paper=statement, quantity=quantity, mean=mean, ci_low=low, ci_high=high,
+                seed_min=per_seed.min(), seed_max=per_seed.max(), seeds=len(per_seed))
+
+
+@table("theory_values")
+def theory_values(frames, configs):
+    """Each statement of Sec. 5.1 about the constructed LSA beside the numbers of ours that test it."""
+    t = configs["theory_depth"]["theory"]
+    depth = frames["theory_depth"]
+    last, middle = t["max_depth"], t["max_depth"] // 2
+
+    def at_depth(mask, metric, eta=t["eta"]):
+        rows = depth[(depth["mask"] == mask) & (depth["metric"] == metric) & np.isclose(depth["eta"], eta)]
+        return rows.pivot_table(index="seed", columns="layer", values="value")
+
+    def rate(metric):  # the factor per layer by which prefixLM's error falls over the second half of the depths
+        per_layer = at_depth("prefix", metric)
+        return (per_layer[last] / per_layer[middle]) ** (1 / (last - middle))
+
+    records = [
+        _theory_row(f"causalLM's query MSE stays above {paper.CAUSAL_QUERY_FLOOR:g} over depth",
+                    f"causal query MSE, lowest over depth 1-{last}", at_depth("causal", "query_mse").min(axis=1)),
+        *(_theory_row("prefixLM's query MSE falls at the same linear rate as its ICE MSE",
+                      f"prefix {name} MSE, factor per layer from depth {middle} to {last}", rate(metric))
+          for name, metric in (("query", "query_mse"), ("ICE", "ice_mse"))),
+    ]
+    stationary = frames["theory_stationary"]
+    grid = np.array(sorted(stationary["n_context"].unique()))
+    near = grid[np.abs(grid - paper.STATIONARY_ICES) <= paper.STATIONARY_N_STEP]
+    nearest = grid[np.abs(grid - paper.STATIONARY_ICES).argmin()]
+
+    def stationary_point(mask, n, shift):
+        rows = stationary[(stationary["mask"] == mask) & (stationary["n_context"] == n) & np.isclose(stationary["x_shift"], shift)]
+        return rows.set_index("seed")["value"]
+
+    threshold = f"at mu_x = 0 causalLM's stationary point needs over {paper.STATIONARY_ICES} ICEs to fall below {paper.STATIONARY_THRESHOLD:g}"
+    records += [_theory_row(threshold, f"causal stationary point, mu_x = 0, {n} ICEs", stationary_point("causal", n, 0.0)) for n in near]
+    records += [
+        _theory_row("it is worse for each larger mu_x", f"causal stationary point, mu_x = {shift:g}, {nearest} ICEs",
+                    stationary_point("causal", nearest, shift))
+        for shift in sorted(stationary["x_shift"].unique())
+    ]
+    records.append(_theory_row("causalLM2 converges even more slowly", f"causal2 stationary point, mu_x = 0, {nearest} ICEs",
+                               stationary_point("causal2", nearest, 0.0)))
+    records += [
+        _theory_row(f"eta = {paper.ETA:g} is the fastest step without divergence", f"{mask} query MSE at depth {last}, eta = {eta:g}",
+                    at_depth(mask, "query_mse", eta)[last])
+        for mask in ("prefix", "causal") for eta in t["eta_sweep"]
+    ]
+    summary = pd.DataFrame(records)
+    lines = ["# Sec. 5.1: the paper's statements about the constructed LSA, beside our values", "",
+             "| the paper says | quantity | ours: geometric mean [95% CI] | per seed | seeds |", "|---|---|---|---|---|"]
+    for _, r in summary.iterrows():
+        ci = f" [{r['ci_low']:.2g}, {r['ci_high']:.2g}]" if np.isfinite(r["ci_low"]) else ""
+        value = f"{r['mean']:.2g}{ci}" if np.isfinite(r["mean"]) else "diverged"
+        lines.append(f"| {r['paper']} | {r['quantity']} | {value} | {r['seed_min']:.2g} to {r['seed_max']:.2g} | {r['seeds']} |")
+    note = (
+        f"Constructed LSA, d = {t['d']}, {t['n_context']} ICEs for the depth rows, eta = {t['eta']} unless stated, "
+        f"{t['sequences']} prompts x {t['queries']} queries per seed. The paper draws the stationary point every "
+        f"{paper.STATIONARY_N_STEP} ICEs, so the rows around {paper.STATIONARY_ICES} ICEs are as fine as its statement can be read."
     )
     return summary, "\n".join(lines + ["", note, ""])
 

@@ -1,0 +1,121 @@
+"""Figures and tables say what the data show: the same intervals in both, Holm-corrected tests, Fig. 2 as the paper draws it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgb
+
+from icl import artifacts, figures, stats, tables
+
+MSE_SEEDS = {"prefix": [0.002, 0.03, 0.4], "causal": [0.05, 0.2, 0.9]}  # skewed: an arithmetic interval goes below 0
+
+
+def metrics_rows(**columns) -> pd.DataFrame:
+    """Test-split rows of the final read-out of 2-layer softmax SL runs (with L2) on lr, one per seed, unless overridden."""
+    defaults = dict(
+        task="lr", model="softmax", attention="dot", n_layers=2, width=16, heads=2, shared=True, l2=True, permute=False,
+        train_batches=4, train_n_context=8, eta=np.nan, split="test", test_set="synthetic", n_context=8, x_shift=0.0,
+        layer=2, step=20, metric="query_mse",
+    )
+    frame = pd.DataFrame(columns) if any(isinstance(v, list) for v in columns.values()) else pd.DataFrame([columns])
+    for name, value in defaults.items():
+        if name not in frame:
+            frame[name] = value
+    return frame.assign(run_key=frame["mask"] + frame["seed"].astype(str) + frame["x_shift"].astype(str))
+
+
+def table1_frame(shifts=(0.0,)) -> pd.DataFrame:
+    return pd.concat([
+        metrics_rows(mask=[mask] * 3, seed=[0, 1, 2], x_shift=[shift] * 3, value=[v * (1 + shift) for v in values])
+        for mask, values in MSE_SEEDS.items() for shift in shifts
+    ], ignore_index=True)
+
+
+def drawn(monkeypatch, name, frames, configs):
+    """Draw a figure and return it instead of saving it."""
+    kept = {}
+    monkeypatch.setattr(figures, "save", lambda fig, path, caption: kept.update(fig=fig, caption=caption))
+    figures.draw(name, frames, configs, None)
+    return kept["fig"], kept["caption"]
+
+
+def test_every_artifact_is_drawn_or_tabled_by_exactly_one_function():
+    kinds = {name: a.kind for name, a in artifacts.ARTIFACTS.items()}
+    assert set(figures.FIGURES) == {n for n, k in kinds.items() if k == "figure"}
+    assert set(tables.TABLES) == {n for n, k in kinds.items() if k == "table"}
+
+
+def test_an_mse_table_shows_a_geometric_interval_and_no_negative_lower_bound():
+    summary, text = tables.TABLES["table1"]({"table1": table1_frame()}, {"table1": {}})
+    prefix = summary[(summary["row"] == "PrefixLM-SL") & (summary["task"] == "lr")].iloc[0]
+    assert (prefix["mean"], prefix["ci_low"], prefix["ci_high"]) == pytest.approx(stats.geometric_mean_ci(MSE_SEEDS["prefix"]))
+    assert prefix["average"] == "geometric"
+    assert stats.mean_ci(MSE_SEEDS["prefix"])[1] < 0 < prefix["ci_low"]
+    assert (summary["ci_low"].dropna() >= 0).all() and "[-" not in text
+
+
+def test_a_figure_band_is_the_table_interval(monkeypatch):
+    frame = table1_frame(shifts=(0.0, 1.0))
+    summary, _ = tables.TABLES["table1"]({"table1": frame}, {"table1": {}})
+    fig, _ = drawn(monkeypatch, "ext_distribution_shift", {"table1": frame}, {"table1": {}})
+    ax = fig.axes[0]
+    for mask, row in (("prefix", "PrefixLM-SL"), ("causal", "CausalLM-SL")):
+        expected = summary[(summary["row"] == row) & (summary["task"] == "lr")].iloc[0]
+        colour = to_rgb(figures.MASK_PALETTE[mask])
+        line = next(line for line in ax.get_lines() if to_rgb(line.get_color()) == colour and len(line.get_xdata()) == 2)
+        band = next(c for c in ax.collections if np.allclose(c.get_facecolor()[0][:3], colour))
+        at_zero = band.get_paths()[0].vertices
+        at_zero = at_zero[np.isclose(at_zero[:, 0], 0.0), 1]
+        assert line.get_ydata()[0] == pytest.approx(expected["mean"])
+        assert (at_zero.min(), at_zero.max()) == pytest.approx((expected["ci_low"], expected["ci_high"]))
+
+
+def test_the_paired_comparison_corrects_its_p_values_for_every_setting_it_tests():
+    frame = pd.concat([table1_frame(), table1_frame().assign(task="nlr", run_key=lambda f: "nlr" + f["run_key"])])
+    summary, text = tables.TABLES["paired_comparison"]({"table1": frame}, {"table1": {}})
+    assert len(summary) == 2
+    assert summary["p_holm"].to_numpy() == pytest.approx(stats.holm(summary["p_value"]))
+    assert (summary["p_holm"] >= summary["p_value"]).all()
+    assert "p (Holm)" in text and "for the 2 settings tested" in text
+
+
+def theory_frames():
+    depth = pd.DataFrame([
+        dict(mask=mask, metric=metric, layer=layer, seed=seed, eta=1.6, value=10.0 ** -layer * (seed + 1))
+        for mask in ("prefix", "causal", "causal2") for metric in ("ice_mse", "query_mse") for layer in range(1, 5) for seed in range(2)
+    ])
+    stationary = pd.DataFrame([
+        dict(mask=mask, metric="query_mse", n_context=n, x_shift=shift, seed=seed, value=(1 + shift) / n * (seed + 1))
+        for mask in ("prefix", "causal", "causal2") for n in (20, 40) for shift in (0.0, 1.0) for seed in range(2)
+    ])
+    theory = dict(d=16, n_context=40, sequences=8, queries=16, seeds=2, eta=1.6)
+    return {"theory_depth": depth, "theory_stationary": stationary}, {name: {"theory": theory} for name in ("theory_depth", "theory_stationary")}
+
+
+def test_fig2_draws_the_papers_three_panels_and_no_causal2(monkeypatch):
+    fig, caption = drawn(monkeypatch, "fig2", *theory_frames())
+    left, middle, right = fig.axes[:3]
+    assert "prefixLM" in left.get_title() and "causalLM" in middle.get_title() and "stationary" in right.get_title()
+    causal2 = to_rgb(figures.MASK_PALETTE["causal2"])
+    for ax, mask in ((left, "prefix"), (middle, "causal")):
+        curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 4]
+        assert len(curves) == 2 and all(to_rgb(line.get_color()) == to_rgb(figures.MASK_PALETTE[mask]) for line in curves)
+    assert all(to_rgb(line.get_color()) != causal2 for ax in (left, middle) for line in ax.get_lines())
+    assert "1e-3" not in caption and "0.001" not in caption
+
+
+def test_the_theory_table_reads_the_stationary_point_one_paper_step_either_side_of_100_ices():
+    frames, configs = theory_frames()
+    frames["theory_stationary"] = pd.DataFrame([
+        dict(mask=mask, n_context=n, x_shift=shift, seed=seed, value=(1 + shift) / n * (seed + 1))
+        for mask in ("prefix", "causal", "causal2") for n in range(20, 201, 20) for shift in (0.0, 1.0) for seed in range(2)
+    ])
+    configs["theory_depth"]["theory"] |= dict(max_depth=4, eta_sweep=[1.6])
+    summary, text = tables.TABLES["theory_values"](frames, configs)
+    crossing = summary[summary["paper"].str.contains("over 100 ICEs")]
+    assert list(crossing["quantity"]) == [f"causal stationary point, mu_x = 0, {n} ICEs" for n in (80, 100, 120)]
+    at_100 = crossing.iloc[1]
+    assert (at_100["mean"], at_100["ci_low"], at_100["ci_high"]) == pytest.approx(stats.geometric_mean_ci([1 / 100, 2 / 100]))
+    lowest = summary[summary["quantity"].str.startswith("causal query MSE, lowest")].iloc[0]
+    assert lowest["seed_min"] == pytest.approx(1e-4) and lowest["seed_max"] == pytest.approx(2e-4)  # depth 4 of 10^-layer x (seed + 1)
+    assert "every 20 ICEs" in text

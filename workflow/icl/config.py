@@ -89,6 +89,11 @@ def validate_run(spec: dict, where: str, eval_n_context=()) -> None:
     _check(jsonschema.Draft202012Validator(run_schema), spec, where)
     if spec["width"] % spec["heads"]:
         raise ConfigError(f"{where}: heads = {spec['heads']} must divide width = {spec['width']}")
+    if spec["model"] == "softmax" and spec["variant"] == "released" and spec["width"] % spec["heads"] ** 2:
+        raise ConfigError(
+            f"{where}: the released variant's heads have width / heads^2 features, so heads^2 = {spec['heads'] ** 2} "
+            f"must divide width = {spec['width']}"
+        )
     if spec.get("train_n_context", 0) > spec["n_context"]:
         raise ConfigError(f"{where}: train_n_context = {spec['train_n_context']} exceeds n_context = {spec['n_context']}")
     if spec["n_context"] < max([0, *eval_n_context]):

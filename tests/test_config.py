@@ -50,6 +50,25 @@ def test_heads_must_divide_width():
         plan.make_plan(bad)
 
 
+def test_released_heads_square_must_divide_width():
+    """The released model's heads have width / heads^2 features; the standard and LSA models only need heads | width."""
+    sweeps = {"s": {"grid": {"task": ["lr"]}}}
+    bad = config.validate({"model": {"width": 12, "heads": 4}, "sweeps": sweeps})
+    with pytest.raises(config.ConfigError, match=r"heads\^2 = 16 must divide width = 12"):
+        plan.make_plan(bad)
+    for model in ({"variant": "standard"}, {"model": "lsa"}):
+        plan.make_plan(config.validate({"model": {"width": 12, "heads": 4} | model, "sweeps": sweeps}))
+
+
+def test_the_variant_names_the_run_and_splits_groups():
+    """The released softmax model is marked in its run's path; the variant fixes the shape, so a group holds one."""
+    variants = {"s": {"grid": {"variant": ["released", "standard"], "attention": ["rbf"]}, "variants": [{}, {"model": "lsa"}]}}
+    built = plan.make_plan(config.validate({"seeds": 1, "sweeps": variants}))
+    names = sorted(run.directory.parts[3] for run in built.runs())
+    assert names == ["lsa-SL-24x128h2", "lsa-SL-24x128h2", "softmax-rbf-SL-24x128h2", "softmax-rel-rbf-SL-24x128h2"]
+    assert all(len({run.spec["variant"] for run in group.runs}) == 1 for group in built.groups)
+
+
 def test_shortened_prompt_longer_than_the_prompt_is_rejected():
     bad = config.validate({"data": {"n_context": 10}, "evaluate": {"n_context": [16]}, "sweeps": {"s": {"grid": {"task": ["lr"]}}}})
     with pytest.raises(config.ConfigError, match=r"evaluate.n_context \[16\] exceeds n_context = 10"):

@@ -84,6 +84,25 @@ def test_a_model_over_the_memory_budget_stops_the_plan_with_its_estimate():
     plan.from_config(huge | {"execution": {"memory_budget_gb": 5000}})  # the named key is the way out
 
 
+def test_released_heads_square_must_divide_width():
+    """The released model's heads have width / heads^2 features; the standard and LSA models only need heads | width."""
+    sweeps = {"s": {"grid": {"task": ["lr"]}}}
+    bad = config.validate({"model": {"width": 12, "heads": 4}, "sweeps": sweeps})
+    with pytest.raises(config.ConfigError, match=r"heads\^2 = 16 must divide width = 12"):
+        plan.make_plan(bad)
+    for model in ({"variant": "standard"}, {"model": "lsa"}):
+        plan.make_plan(config.validate({"model": {"width": 12, "heads": 4} | model, "sweeps": sweeps}))
+
+
+def test_the_variant_names_the_run_and_splits_groups():
+    """The released softmax model is marked in its run's path; the variant fixes the shape, so a group holds one."""
+    variants = {"s": {"grid": {"variant": ["released", "standard"], "attention": ["rbf"]}, "variants": [{}, {"model": "lsa"}]}}
+    built = plan.make_plan(config.validate({"seeds": 1, "sweeps": variants}))
+    names = sorted(run.directory.parts[3] for run in built.runs())
+    assert names == ["lsa-SL-24x128h2", "lsa-SL-24x128h2", "softmax-rbf-SL-24x128h2", "softmax-rel-rbf-SL-24x128h2"]
+    assert all(len({run.spec["variant"] for run in group.runs}) == 1 for group in built.groups)
+
+
 def test_shipped_configs_are_valid():
     for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml")), REPO / "tests" / "data" / "tiny.yaml"]:
         plan.from_config(yaml.safe_load(path.read_text()), [path])

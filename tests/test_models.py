@@ -8,6 +8,7 @@ exactly what it would compute alone.
 """
 
 import math
+import re
 
 import pytest
 import torch
@@ -22,10 +23,10 @@ T = N + Q
 
 
 
-def config(model="softmax", attention="dot", shared=True, n_layers=2, width=16, heads=2, n_positions=T):
+def config(model="softmax", attention="dot", shared=True, n_layers=2, width=16, heads=2, n_positions=T, variant="standard", ffn_width=32):
     return models.ModelConfig(
-        model=model, n_layers=n_layers, width=width, heads=heads, ffn_width=32, attention=attention,
-        shared=shared, input_dim=OUT + D, output_dim=OUT, n_positions=n_positions,
+        model=model, n_layers=n_layers, width=width, heads=heads, ffn_width=ffn_width, attention=attention,
+        shared=shared, input_dim=OUT + D, output_dim=OUT, n_positions=n_positions, variant=variant,
     )
 
 
@@ -52,13 +53,14 @@ def run(model, tokens, mask):
         return model(tokens, mask)
 
 
-# Every model family whose dependence structure is tested: the softmax transformer with both
-# logits, shared (SL) and unshared (UL) layers, and the linear transformer (LSA).
+# Every model family whose dependence structure is tested: both softmax transformers (released and
+# standard) with both logits, shared (SL) and unshared (UL) layers, and the linear transformer (LSA).
 FAMILIES = [
-    pytest.param(dict(model="softmax", attention="dot", shared=True), id="softmax-dot-SL"),
-    pytest.param(dict(model="softmax", attention="dot", shared=False), id="softmax-dot-UL"),
-    pytest.param(dict(model="softmax", attention="rbf", shared=True), id="softmax-rbf-SL"),
-    pytest.param(dict(model="softmax", attention="rbf", shared=False), id="softmax-rbf-UL"),
+    pytest.param(dict(model="softmax", variant=variant, attention=attention, shared=shared), id=f"softmax-{variant}-{attention}-{layers}")
+    for variant in ("released", "standard")
+    for attention in ("dot", "rbf")
+    for shared, layers in ((True, "SL"), (False, "UL"))
+] + [
     pytest.param(dict(model="lsa", shared=True), id="lsa-SL"),
     pytest.param(dict(model="lsa", shared=False), id="lsa-UL"),
 ]
@@ -276,7 +278,8 @@ def test_a_stack_of_k_models_is_k_models_alone(family):
 
 
 def test_output_shapes():
-    for family, n_layers in ((dict(model="softmax", shared=False), 3), (dict(model="lsa"), 2)):
+    families = (dict(model="softmax", shared=False), dict(model="softmax", variant="released"), dict(model="lsa"))
+    for family, n_layers in zip(families, (3, 2, 2)):
         model = model_of(config(**family, n_layers=n_layers), seeds=[1, 2])
         out, probes = run(model, prompt_tokens(0, k=2), mask_stack(["prefix", "causal"]))
         assert out.shape == (2, 4, T, OUT)
@@ -285,7 +288,8 @@ def test_output_shapes():
 
 
 def test_probes_are_trained_on_stop_gradient_hidden_states():
-    """Fig. 3's probes read the layers without changing them: a probe loss gives the backbone no gradient."""
+    """Fig. 3's probes of the standard model read the layers without changing them: a probe loss gives
+    the backbone no gradient."""
     model = models.build(1, config(shared=False))
     models.initialise(model, [0])
     _, probes = model(prompt_tokens(0).float(), mask_stack(["prefix"]))
@@ -295,3 +299,224 @@ def test_probes_are_trained_on_stop_gradient_hidden_states():
             continue
         assert parameter.grad is None or not parameter.grad.any(), name
     assert any(p.grad is not None and p.grad.any() for n, p in model.named_parameters() if n.startswith("probes."))
+
+
+# --- the released model (google-research/causallm_icl), restated from its description ---
+
+
+def released(**overrides):
+    return config(**{"variant": "released", **overrides})
+
+
+def randomised(model, seed=0):
+    """The model with every parameter moved off its initial value, so LayerNorm scales and biases matter too."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return model
+
+
+def released_by_hand(model, tokens, mask, k):
+    """Model k of a released stack, written out with plain tensor operations and one head at a time:
+    a Dense map of the tokens plus position embeddings; per layer x = LN1(x); x = x + Attn(x);
+    x = LN2(x); x = x + MLP(x) and a Dense probe of x; the last probe is the prediction.
+    Attention: q, k, v each of W/H features, H heads of W/H^2; q / sqrt(W/H^2), then the logit;
+    masked logits are the most negative float; GELU is the tanh approximation; LayerNorm eps 1e-5."""
+    cfg = model.config
+    width, heads = cfg.width, cfg.heads
+    features = width // heads
+    head_width = features // heads
+    p = {name: value[k] for name, value in model.named_parameters()}
+
+    def dense(x, name):
+        return x @ p[f"{name}.weight"] + p[f"{name}.bias"].reshape(-1)
+
+    def layer_norm(x, name):
+        mean = x.mean(-1, keepdim=True)
+        variance = ((x - mean) ** 2).mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(variance + 1e-5) * p[f"{name}.weight"].reshape(-1) + p[f"{name}.bias"].reshape(-1)
+
+    def gelu_tanh(x):
+        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+    x = dense(tokens[k], "embed") + p["position"].reshape(cfg.n_positions, width)
+    probes = []
+    for layer in range(cfg.n_layers):
+        block = f"blocks.{0 if cfg.shared else layer}"
+        x = layer_norm(x, f"{block}.ln_attention")
+        qkv = dense(x, f"{block}.attention.qkv")
+        q, key, v = qkv[..., :features], qkv[..., features : 2 * features], qkv[..., 2 * features :]
+        outputs = []
+        for head in range(heads):
+            columns = slice(head * head_width, (head + 1) * head_width)
+            qh, kh, vh = q[..., columns] / math.sqrt(head_width), key[..., columns], v[..., columns]
+            if cfg.attention == "rbf":
+                logits = -0.5 * ((qh[:, :, None, :] - kh[:, None, :, :]) ** 2).sum(-1)
+            else:
+                logits = qh @ kh.transpose(-1, -2)
+            logits = torch.where(mask[k], logits, torch.finfo(logits.dtype).min)
+            outputs.append(torch.softmax(logits, dim=-1) @ vh)
+        x = x + dense(torch.cat(outputs, dim=-1), f"{block}.attention.out")
+        x = layer_norm(x, f"{block}.ln_mlp")
+        x = x + dense(gelu_tanh(dense(x, f"{block}.mlp.fc")), f"{block}.mlp.proj")
+        probes.append(dense(x, f"probes.{layer}"))
+    return probes[-1], torch.stack(probes)
+
+
+@pytest.mark.parametrize("attention", ["rbf", "dot"])
+@pytest.mark.parametrize("shared", [True, False], ids=["SL", "UL"])
+def test_released_model_is_its_description(attention, shared):
+    cfg = released(attention=attention, shared=shared, n_layers=3, width=32, heads=2)
+    model = randomised(model_of(cfg, seeds=[5, 6]))
+    tokens = prompt_tokens(7, k=2)
+    mask = mask_stack(["causal", "prefix"], n_visible=4)
+    out, probes = run(model, tokens, mask)
+    for k in range(2):
+        expected_out, expected_probes = released_by_hand(model, tokens, mask, k)
+        torch.testing.assert_close(out[k], expected_out, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(probes[:, k], expected_probes, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("variant", ["released", "standard"])
+def test_block_order(variant):
+    """released: x = LN1(x); x = x + Attn(x); x = LN2(x); x = x + MLP(x), the LayerNorms replacing the
+    residual stream. standard (pre-LN): x = x + Attn(LN1(x)); x = x + MLP(LN2(x)). They differ."""
+    block = randomised(model_of(config(variant=variant), seeds=[1])).blocks[0]
+    h = 2.0 + 3.0 * torch.randn(1, 2, T, 16, generator=torch.Generator().manual_seed(3), dtype=F64)
+    mask = mask_stack(["causal"])
+    with torch.no_grad():
+        got = block(h, mask)
+        if variant == "released":
+            x = block.ln_attention(h)
+            x = x + block.attention(x, mask)
+            x = block.ln_mlp(x)
+            expected = x + block.mlp(x)
+            x = h + block.attention(block.ln_attention(h), mask)
+            other = x + block.mlp(block.ln_mlp(x))
+        else:
+            x = h + block.attention(block.ln_attention(h), mask)
+            expected = x + block.mlp(block.ln_mlp(x))
+            x = block.ln_attention(h)
+            x = x + block.attention(x, mask)
+            x = block.ln_mlp(x)
+            other = x + block.mlp(x)
+    torch.testing.assert_close(got, expected, **SAME)
+    assert max_change(got, other) > 1e-3
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["SL", "UL"])
+def test_released_parameter_counts_and_attention_sizes(shared):
+    """q, k and v each map W to W/H features (H heads of W/H^2), the output projection W/H back to W;
+    each layer has one Dense probe W -> output and no LayerNorm; there is no final LayerNorm or head."""
+    width, heads, ffn, layers, k = 32, 2, 48, 3, 2
+    model = models.build(k, released(width=width, heads=heads, ffn_width=ffn, n_layers=layers, shared=shared))
+    features = width // heads
+    attention = model.blocks[0].attention
+    assert attention.qkv.weight.shape == (k, width, 3 * features)
+    assert attention.out.weight.shape == (k, features, width)
+    assert features // attention.heads == width // heads**2
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters()) // k
+
+    layer_norms = 2 * 2 * width
+    attention_parameters = (width * 3 * features + 3 * features) + (features * width + width)
+    mlp = (width * ffn + ffn) + (ffn * width + width)
+    probe = width * OUT + OUT
+    assert count(attention) == attention_parameters
+    assert all(count(block) == layer_norms + attention_parameters + mlp for block in model.blocks)
+    assert len(model.blocks) == (1 if shared else layers)
+    assert [count(p) for p in model.probes] == [probe] * layers
+    embedding = (OUT + D) * width + width + T * width
+    assert count(model) == embedding + len(model.blocks) * (layer_norms + attention_parameters + mlp) + layers * probe
+    assert not any(isinstance(m, models.StackedLayerNorm) for m in model.probes.modules())
+    assert all(name.startswith(("embed.", "position", "blocks.", "probes.")) for name, _ in model.named_parameters())
+
+
+def test_released_initialisation_bounds():
+    """uniform_scaling: U(-b, b) with b = sqrt(1/fan_in) for kernels (the flattened inputs), sqrt(1/fan_out) for
+    biases (one of q, k, v has W/H outputs), sqrt(1/T) for position embeddings; LayerNorm scale 1, bias 0."""
+    width, heads, ffn, k = 32, 2, 64, 256
+    model = model_of(released(width=width, heads=heads, ffn_width=ffn, n_layers=2, shared=False), seeds=list(range(k)))
+    features = width // heads
+    bounds = {
+        "position": math.sqrt(1 / T),
+        "embed.weight": math.sqrt(1 / (OUT + D)), "embed.bias": math.sqrt(1 / width),
+        "attention.qkv.weight": math.sqrt(1 / width), "attention.qkv.bias": math.sqrt(1 / features),
+        "attention.out.weight": math.sqrt(1 / features), "attention.out.bias": math.sqrt(1 / width),
+        "mlp.fc.weight": math.sqrt(1 / width), "mlp.fc.bias": math.sqrt(1 / ffn),
+        "mlp.proj.weight": math.sqrt(1 / ffn), "mlp.proj.bias": math.sqrt(1 / width),
+        "probes.weight": math.sqrt(1 / width), "probes.bias": 1.0,  # a probe with one output: U(-1, 1)
+    }
+    seen = set()
+    for name, parameter in model.named_parameters():
+        kind = re.sub(r"^blocks\.\d+\.", "", re.sub(r"^probes\.\d+\.", "probes.", name))
+        seen.add(kind)
+        if kind.startswith("ln_"):
+            assert torch.equal(parameter, torch.full_like(parameter, 1.0 if kind.endswith("weight") else 0.0)), name
+            continue
+        bound = bounds[kind]
+        values = parameter.detach().flatten()
+        assert values.abs().max() <= bound, name
+        assert values.abs().max() > 0.95 * bound, name  # reaches the bound: not a smaller one
+        std = values.std().item()
+        assert std == pytest.approx(bound / math.sqrt(3), rel=0.1), name  # uniform, not normal
+    assert seen == set(bounds) | {"ln_attention.weight", "ln_attention.bias", "ln_mlp.weight", "ln_mlp.bias"}
+
+
+def test_released_attention_fills_masked_logits_with_the_most_negative_float():
+    """Masked logits become finfo.min, not -inf: a position that sees one key takes its value, and a
+    position that sees nothing averages every value uniformly (with -inf it would be NaN)."""
+    attention = randomised(model_of(released(attention="rbf"), seeds=[2])).blocks[0].attention
+    h = torch.randn(1, 2, T, 16, generator=torch.Generator().manual_seed(4), dtype=F64)
+    mask = torch.zeros(1, T, T, dtype=torch.bool)
+    mask[0, :, 0] = True
+    mask[0, 3] = False
+    with torch.no_grad():
+        got = attention(h, mask)
+        values = attention.qkv(h)[..., 2 * 8 :]  # v: the last W/H of q, k, v's outputs
+        out = lambda v: v @ attention.out.weight[0] + attention.out.bias[0, 0]  # noqa: E731
+    sees_one = [j for j in range(T) if j != 3]
+    torch.testing.assert_close(got[0, :, sees_one], out(values[0, :, 0:1]).expand(-1, len(sees_one), -1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got[0, :, 3], out(values[0].mean(1)), rtol=1e-12, atol=1e-12)
+
+
+def test_released_mlp_uses_the_tanh_approximation_of_gelu():
+    """W -> F -> W with GELU(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); the standard MLP keeps the exact GELU."""
+    h = 2.0 * torch.randn(1, 3, T, 16, generator=torch.Generator().manual_seed(5), dtype=F64)
+    for variant in ("released", "standard"):
+        mlp = model_of(config(variant=variant), seeds=[1]).blocks[0].mlp
+        with torch.no_grad():
+            hidden = h[0] @ mlp.fc.weight[0] + mlp.fc.bias[0, 0]
+            tanh_gelu = 0.5 * hidden * (1 + torch.tanh(math.sqrt(2 / math.pi) * (hidden + 0.044715 * hidden**3)))
+            exact_gelu = 0.5 * hidden * (1 + torch.erf(hidden / math.sqrt(2)))
+            expected = (tanh_gelu if variant == "released" else exact_gelu) @ mlp.proj.weight[0] + mlp.proj.bias[0, 0]
+            other = (exact_gelu if variant == "released" else tanh_gelu) @ mlp.proj.weight[0] + mlp.proj.bias[0, 0]
+            got = mlp(h)[0]
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+        assert max_change(got, other) > 1e-6
+
+
+def test_released_read_out_is_the_last_probe_trained_through_the_backbone():
+    """The prediction is the last layer's probe and trains every layer; the probes of layers 1..L-1 read
+    stop-gradient states, so they give the backbone no gradient."""
+    layers = 3
+    model = models.build(1, released(shared=False, n_layers=layers))
+    models.initialise(model, [0])
+    out, probes = model(prompt_tokens(0).float(), mask_stack(["prefix"]))
+    assert torch.equal(out, probes[-1])
+
+    def gradients():
+        found = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+        model.zero_grad(set_to_none=True)
+        return found
+
+    backbone = {name for name, _ in model.named_parameters() if not name.startswith("probes.")}
+    earlier_probes = {f"probes.{layer}.{kind}" for layer in range(layers - 1) for kind in ("weight", "bias")}
+    last_probe = {f"probes.{layers - 1}.weight", f"probes.{layers - 1}.bias"}
+
+    probes[:-1].pow(2).sum().backward(retain_graph=True)
+    assert gradients() == earlier_probes
+    out.pow(2).sum().backward()
+    assert gradients() == backbone | last_probe

@@ -7,6 +7,9 @@
 - A diverged run stops with an error that names it, and no checkpoint holds non-finite numbers; a
   checkpoint that is non-finite or damaged is refused, naming its run, and training starts over.
 - The schedule is the paper's: linear warm-up over the first 20% of the steps, then cosine decay.
+- The released variant trains as the released code does: its even_loss, one ICE order per step
+  shared by the batch, and a warm-up from 0.
+- A prefix and a causal run of one setting and seed start from the same weights and batches.
 """
 
 import json
@@ -80,11 +83,12 @@ def initial_weights(m: training.Member, s: dict) -> dict:
 # --- K batched = K sequential ---
 
 
-def test_a_group_trains_each_model_as_if_it_were_alone(tmp_path):
+@pytest.mark.parametrize("variant", ["released", "standard"])
+def test_a_group_trains_each_model_as_if_it_were_alone(tmp_path, variant):
     specs = [
-        spec(task="lr", mask="prefix", seed=0, l2=True),
-        spec(task="nlr", mask="causal", seed=1, permute=True),
-        spec(task="lr", mask="causal", seed=2, train_batches=2),  # a smaller training set, padded in the group
+        spec(task="lr", mask="prefix", seed=0, l2=True, variant=variant),
+        spec(task="nlr", mask="causal", seed=1, permute=True, variant=variant),
+        spec(task="lr", mask="causal", seed=2, train_batches=2, variant=variant),  # a smaller training set, padded in the group
     ]
     group = [member(tmp_path, s, "group") for s in specs]
     trainers = training.train_group(group, execution(), progress=False)
@@ -112,7 +116,8 @@ def test_a_group_trains_each_model_as_if_it_were_alone(tmp_path):
         assert not (together.directory / "resume.pt").exists()
 
     # the three members are three different models
-    finals = [saved_weights(m)["head.weight"] for m in group]
+    read_out = "probes.1.weight" if variant == "released" else "head.weight"  # the last layer's probe is the released read-out
+    finals = [saved_weights(m)[read_out] for m in group]
     assert (finals[0] - finals[1]).abs().max() > 1e-4 and (finals[0] - finals[2]).abs().max() > 1e-4
 
 
@@ -125,16 +130,21 @@ def test_a_group_that_differs_in_shape_is_rejected(tmp_path):
         training.GroupTrainer(members, execution())
 
 
-def test_the_l2_regulariser_adds_the_mean_squared_ice_output(tmp_path):
-    """l2 runs add l2_weight * mean_j ||f(ICE_j)||^2 to the query loss; other runs do not."""
-    plain, regularised = spec(), spec(l2=True, l2_weight=0.5)
-    # the same key gives the same seed, so both models start from the same weights and batches
-    members = [
-        training.Member(spec=s, key="same", directory=tmp_path / name, train_data=member(tmp_path, s).train_data)
-        for s, name in ((plain, "plain"), (regularised, "l2"))
-    ]
-    trainer = training.GroupTrainer(members, execution())
+def same_weights_and_batch(trainer):
+    """Give every model of the trainer model 0's weights and its first batch."""
+    with torch.no_grad():
+        for parameter in trainer.model.parameters():
+            parameter.copy_(parameter[:1].clone().expand_as(parameter))
     x, y = trainer.batch(0)
+    return x[[0] * len(x)], y[[0] * len(y)]
+
+
+def test_the_l2_regulariser_adds_the_mean_squared_ice_output(tmp_path):
+    """standard: l2 runs add l2_weight * mean_j ||f(ICE_j)||^2 to the query loss; other runs do not."""
+    plain, regularised = spec(variant="standard"), spec(variant="standard", l2=True, l2_weight=0.5)
+    members = [member(tmp_path, s, name) for s, name in ((plain, "plain"), (regularised, "l2"))]
+    trainer = training.GroupTrainer(members, execution())
+    x, y = same_weights_and_batch(trainer)
     with torch.no_grad():
         loss, query = trainer._loss(x, y)
         output, _ = trainer.model(training.tokens(x, y, 6), trainer.mask)
@@ -142,6 +152,45 @@ def test_the_l2_regulariser_adds_the_mean_squared_ice_output(tmp_path):
     ice_mse = (output[1, :, :6] ** 2).sum(-1).mean()
     assert ice_mse > 0
     torch.testing.assert_close(loss[1] - loss[0], 0.5 * ice_mse, rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.parametrize("l2_weight", [1.0, 0.5])
+def test_the_released_l2_regulariser_is_the_even_loss(tmp_path, l2_weight):
+    """released: with L2 the loss is the mean over all T positions of the squared error, the target 0 at
+    ICE positions (even_loss), so at weight 1 the ICE term weighs n_context / n_queries times the query
+    term, and each ICE position weighs l2_weight otherwise; without L2 it is the query MSE alone. The
+    probes of layers 1..L-1 add their query MSE; the last layer's probe is the prediction itself."""
+    n, q = 6, 2
+    specs = [spec(n_layers=1, l2=False), spec(n_layers=1, l2=True, l2_weight=l2_weight)]
+    trainer = training.GroupTrainer([member(tmp_path, s, f"m{i}") for i, s in enumerate(specs)], execution())
+    x, y = same_weights_and_batch(trainer)
+    with torch.no_grad():
+        loss, query = trainer._loss(x, y)
+        output, _ = trainer.model(training.tokens(x, y, n), trainer.mask)
+    target = y.clone()
+    target[:, :, :n] = 0
+    errors = ((output - target) ** 2).sum(-1)  # [K, B, T]
+    by_hand_query = errors[0, :, n:].mean()
+    weights = torch.tensor([l2_weight] * n + [1.0] * q, dtype=errors.dtype)
+    by_hand_even = (errors[1] * weights).sum(-1).mean() / weights.sum()
+    torch.testing.assert_close(query, torch.stack([by_hand_query, by_hand_query]))
+    torch.testing.assert_close(loss[0], by_hand_query)
+    torch.testing.assert_close(loss[1], by_hand_even)
+    if l2_weight == 1.0:
+        torch.testing.assert_close(loss[1], errors[1].mean())  # the released even_loss: the plain mean over positions
+        ice = errors[1, :, :n].mean()
+        torch.testing.assert_close(loss[1], (n * ice + q * by_hand_query) / (n + q))
+
+    deeper = training.GroupTrainer([member(tmp_path, spec(n_layers=3, l2=True), "deep")], execution())
+    x, y = deeper.batch(0)
+    with torch.no_grad():
+        loss, _ = deeper._loss(x, y)
+        output, probes = deeper.model(training.tokens(x, y, n), deeper.mask)
+    target = y.clone()
+    target[:, :, :n] = 0
+    even = ((output - target) ** 2).sum(-1).mean()
+    earlier_probes = sum(((probes[layer, 0, :, n:] - y[0, :, n:]) ** 2).sum(-1).mean() for layer in range(2))
+    torch.testing.assert_close(loss[0], even + earlier_probes)
 
 
 def test_tokens_hide_the_query_labels():
@@ -368,13 +417,28 @@ def test_learning_rate_warms_up_linearly_then_decays_by_a_cosine(total):
         assert lr[middle] == pytest.approx(peak / 2)
 
 
+@pytest.mark.parametrize("total", [10, 100, 1000])
+def test_released_learning_rate_warms_up_from_zero(total):
+    """The released schedule: lr rises linearly from 0 at the first step to the peak at the end of the
+    warm-up, then decays by the same cosine."""
+    peak = 3e-4
+    warmup = int(0.2 * total)
+    lr = [training.learning_rate(step, total, peak, 0.2, from_zero=True) for step in range(total)]
+    assert lr[0] == 0.0
+    assert all(b - a == pytest.approx(peak / warmup) for a, b in zip(lr[: warmup + 1], lr[1 : warmup + 1]))
+    assert lr[warmup] == pytest.approx(peak) and max(lr) == pytest.approx(peak)
+    standard = [training.learning_rate(step, total, peak, 0.2) for step in range(total)]
+    assert lr[warmup:] == standard[warmup:]
+
+
 def test_learning_rate_without_warmup_starts_at_the_peak():
     assert training.learning_rate(0, 100, 1.0, 0.0) == pytest.approx(1.0)
     assert training.learning_rate(50, 100, 1.0, 0.0) == pytest.approx(0.5)
 
 
-def test_training_follows_the_schedule(tmp_path):
-    m = member(tmp_path, spec(steps=10))
+@pytest.mark.parametrize("variant", ["released", "standard"])
+def test_training_follows_the_schedule(tmp_path, variant):
+    m = member(tmp_path, spec(steps=10, variant=variant))
     trainer = training.GroupTrainer([m], execution())
     seen = []
     step = trainer.optimizer.step
@@ -385,7 +449,9 @@ def test_training_follows_the_schedule(tmp_path):
 
     trainer.optimizer.step = record
     trainer.train(progress=False)
-    assert seen == pytest.approx([training.learning_rate(i, 10, 1e-2, 0.2) for i in range(10)])
+    from_zero = variant == "released"
+    assert seen == pytest.approx([training.learning_rate(i, 10, 1e-2, 0.2, from_zero=from_zero) for i in range(10)])
+    assert (seen[0] == 0.0) == from_zero
 
 
 # --- batch order ---
@@ -443,22 +509,56 @@ def test_ice_permutations_are_deterministic_in_seed_and_step():
     assert not torch.equal(again[0], training.ice_permutations([9, 2], 4, 5, 7, [True, True])[0])
 
 
-def test_permuted_batches_keep_each_label_with_its_x(tmp_path):
-    """Shuffling the ICE order moves (x, y) pairs together and leaves the queries in place."""
-    permuted, plain = spec(seed=0, permute=True), spec(seed=0)
-    members = [
-        training.Member(spec=s, key="same", directory=tmp_path / name, train_data=member(tmp_path, s).train_data)
-        for s, name in ((plain, "plain"), (permuted, "permuted"))
-    ]
-    trainer = training.GroupTrainer(members, execution())
+def test_ice_permutations_per_batch_share_one_order_per_step():
+    """The released code's permutation: one order per step for the whole batch, a new one every step."""
+    orders = [training.ice_permutations([1, 2], step, 5, 7, [True, True], per_batch=True) for step in range(4)]
+    for order in orders:
+        assert torch.equal(order.sort(-1).values, torch.arange(7).expand(2, 5, 7))
+        assert torch.equal(order, order[:, :1].expand_as(order))  # every sequence of a model: the same order
+        assert not torch.equal(order[0], order[1])  # models draw their own
+    assert len({tuple(order[0, 0].tolist()) for order in orders}) == 4
+
+
+@pytest.mark.parametrize("variant", ["released", "standard"])
+def test_permuted_batches_keep_each_label_with_its_x(tmp_path, variant):
+    """Shuffling the ICE order moves (x, y) pairs together and leaves the queries in place; the released
+    variant moves every sequence of the batch by the same order, the standard one each by its own."""
+    trainer = training.GroupTrainer([member(tmp_path, spec(seed=0, permute=True, variant=variant))], execution())
     x, y = trainer.batch(3)
-    assert not torch.equal(x[0, :, :6], x[1, :, :6])
-    torch.testing.assert_close(x[1, :, 6:], x[0, :, 6:], rtol=0, atol=0)
-    torch.testing.assert_close(y[1, :, 6:], y[0, :, 6:], rtol=0, atol=0)
-    # every permuted ICE is one of the sequence's ICEs, with its own label
-    pairs = lambda k: torch.cat([x[k, :, :6], y[k, :, :6]], -1)  # noqa: E731
+    rows = trainer.order.indices(3)[0]
+    plain_x, plain_y = trainer.x[0, rows], trainer.y[0, rows]
+    assert not torch.equal(x[0, :, :6], plain_x[:, :6])
+    torch.testing.assert_close(x[0, :, 6:], plain_x[:, 6:], rtol=0, atol=0)
+    torch.testing.assert_close(y[0, :, 6:], plain_y[:, 6:], rtol=0, atol=0)
+    orders = []
     for b in range(x.shape[1]):
-        assert sorted(map(tuple, pairs(1)[b].tolist())) == sorted(map(tuple, pairs(0)[b].tolist()))
+        # where each permuted ICE came from; its label came from the same place
+        order = [int((plain_x[b, :6] == ice).all(-1).nonzero()) for ice in x[0, b, :6]]
+        torch.testing.assert_close(y[0, b, :6], plain_y[b, order], rtol=0, atol=0)
+        orders.append(order)
+    assert sorted(orders[0]) == list(range(6))
+    assert (len({tuple(o) for o in orders}) == 1) == (variant == "released")
+
+
+# --- paired initialisation ---
+
+
+@pytest.mark.parametrize("variant", ["released", "standard"])
+def test_prefix_and_causal_runs_of_one_setting_and_seed_start_from_the_same_weights(tmp_path, variant):
+    """The masks' comparison is paired in everything but the mask: initial weights and batches come from
+    the run's config without its mask; another seed (or setting) starts elsewhere."""
+    specs = [spec(mask="prefix", seed=0, variant=variant), spec(mask="causal", seed=0, variant=variant),
+             spec(mask="prefix", seed=1, variant=variant), spec(mask="prefix", seed=0, l2=True, variant=variant)]
+    members = [member(tmp_path, s) for s in specs]
+    assert len({m.key for m in members}) == 4
+    trainer = training.GroupTrainer(members, execution())
+    x, _ = trainer.batch(0)
+    for name, parameter in trainer.model.named_parameters():
+        torch.testing.assert_close(parameter[1], parameter[0], rtol=0, atol=0, msg=name)
+    assert torch.equal(x[1], x[0])
+    for other in (2, 3):
+        assert any(not torch.equal(p[other], p[0]) for p in trainer.model.parameters())
+    assert not torch.equal(x[2], x[0])
 
 
 def test_a_group_over_the_memory_budget_trains_in_passes_with_the_same_results(tmp_path):
@@ -474,8 +574,11 @@ def test_a_group_over_the_memory_budget_trains_in_passes_with_the_same_results(t
             torch.testing.assert_close(saved_weights(b)[name], value, atol=1e-5, rtol=0)
 
 
-def test_compiled_step_trains_like_the_eager_one(tmp_path):
-    s = spec(task="lr", mask="causal", seed=0, steps=6)
+# With dot logits a key bias only shifts a softmax row, so its gradient is rounding noise that Adam
+# scales up, and compiled and eager noise differ: the released model is compared with its rbf logit.
+@pytest.mark.parametrize("variant, attention", [("released", "rbf"), ("standard", "dot")])
+def test_compiled_step_trains_like_the_eager_one(tmp_path, variant, attention):
+    s = spec(task="lr", mask="causal", seed=0, steps=6, variant=variant, attention=attention)
     eager, compiled = member(tmp_path, s, "eager"), member(tmp_path, s, "compiled")
     training.train_group([eager], execution(), progress=False)
     training.train_group([compiled], execution(compile="default"), progress=False)

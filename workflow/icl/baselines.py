@@ -107,7 +107,7 @@ def evaluate(test_path, spec: dict, out_path) -> None:
     rows = [row for test_set in data.load(test_path)["sets"] for row in _rows(task, test_set, spec["n_context"])]
     frame = pd.DataFrame(rows).assign(
         run_key=lambda f: "baseline-" + f["model"] + f"-{spec['task']}-seed{spec['seed']}", task=spec["task"],
-        attention="none", mask="none", n_layers=0, width=0, heads=0, shared=False, l2=False, permute=False,
+        attention="none", variant="none", mask="none", n_layers=0, width=0, heads=0, shared=False, l2=False, permute=False,
         train_batches=0, train_n_context=0, seed=spec["seed"], eta=None, split="test", layer=0, step=0,
     )
     metrics.write(frame, out_path, spec)

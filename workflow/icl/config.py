@@ -123,6 +123,12 @@ def validate_run(spec: dict, where, eval_n_context=()) -> None:
         raise ConfigError(_describe(errors[0], _dotted(keys)), keys=keys)
     if spec["width"] % spec["heads"]:
         fail(f" = {spec['heads']} must divide width = {spec['width']}", "heads")
+    if spec["model"] == "softmax" and spec["variant"] == "released" and spec["width"] % spec["heads"] ** 2:
+        fail(
+            f": the released variant's heads have width / heads^2 features, so heads^2 = {spec['heads'] ** 2} "
+            f"must divide width = {spec['width']}",
+            "heads",
+        )
     if spec.get("train_n_context", 0) > spec["n_context"]:
         fail(f" = {spec['train_n_context']} exceeds n_context = {spec['n_context']}", "train_n_context")
     if spec["n_context"] < max([0, *eval_n_context]):

@@ -12,13 +12,14 @@ import pyarrow.parquet as pq
 
 from .files import atomic_path
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 RUN_COLUMNS = [
     ("run_key", pa.string()),  # stable hash of the resolved run config
     ("task", pa.string()),  # lr, nlr, mc, real
     ("model", pa.string()),  # softmax, lsa, lsa_constructed, stationary_point, or a baseline's name
     ("attention", pa.string()),  # dot, rbf, linear
+    ("variant", pa.string()),  # released or standard softmax model; none for what is not one
     ("mask", pa.string()),  # prefix, causal, causal2
     ("n_layers", pa.int32()),
     ("width", pa.int32()),

@@ -5,13 +5,22 @@ forward pass runs K models side by side with batched matmuls, and since the mode
 parameter and the loss is a sum of per-model losses, each model's gradients are its own.
 K = 1 is an ordinary single model.
 
-- Transformer: pre-LN softmax blocks, learned position embeddings, an input projection, a linear
-  read-out, and a linear probe per layer trained on stop-gradient hidden states (Fig. 3).
+- ReleasedTransformer (variant released): the model of the released code (google-research/causallm_icl)
+  that produced the paper's numbers. Its blocks normalise the residual stream itself
+  (x = LN(x); x = x + Attn(x); x = LN(x); x = x + MLP(x)), q, k and v have W/H features in total
+  (H heads of W/H^2), the MLP's GELU is the tanh approximation, every weight starts uniform with
+  a bound from its size, and each layer has a linear probe with no LayerNorm: the last layer's
+  probe is the prediction, trained through the backbone, the others read stop-gradient states.
+- Transformer (variant standard): pre-LN softmax blocks (x + Attn(LN(x))), full-width heads,
+  learned position embeddings, an input projection, a final LayerNorm and linear read-out, and a
+  LayerNorm + linear probe per layer trained on stop-gradient hidden states (Fig. 3).
 - LinearTransformer: linear self-attention layers (Sec. 3) on the raw tokens, no softmax, no MLP.
+  It has one form: the variant does not apply to it.
 
 Both take the attention mask as an argument: [K, T, T] booleans from masks.visibility.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +42,12 @@ class ModelConfig:
     input_dim: int = 17  # label dims + x dims
     output_dim: int = 1
     n_positions: int = 60
+    variant: str = "released"  # released or standard; the softmax model only
+
+    @property
+    def released(self) -> bool:
+        """Whether this is the released code's model (and so trained with its loss, schedule and permutation)."""
+        return self.model == "softmax" and self.variant == "released"
 
     @classmethod
     def from_spec(cls, spec: dict, output_dim: int) -> "ModelConfig":
@@ -40,15 +55,20 @@ class ModelConfig:
             model=spec["model"], n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"],
             ffn_width=spec["ffn_width"], attention=spec["attention"], shared=spec["shared"],
             input_dim=output_dim + spec["x_dim"], output_dim=output_dim,
-            n_positions=spec["n_context"] + spec["n_queries"],
+            n_positions=spec["n_context"] + spec["n_queries"], variant=spec["variant"],
         )
 
 
 class StackedLinear(nn.Module):
-    """K independent affine maps: [K, B, T, fan_in] -> [K, B, T, fan_out]."""
+    """K independent affine maps: [K, B, T, fan_in] -> [K, B, T, fan_out].
 
-    def __init__(self, models: int, fan_in: int, fan_out: int):
+    `parts` > 1 fuses that many maps of fan_out / parts outputs each (q, k and v), which matters
+    only to the released initialisation, whose bias bound comes from one map's outputs.
+    """
+
+    def __init__(self, models: int, fan_in: int, fan_out: int, parts: int = 1):
         super().__init__()
+        self.parts = parts
         self.weight = nn.Parameter(torch.empty(models, fan_in, fan_out))
         self.bias = nn.Parameter(torch.zeros(models, 1, fan_out))
 
@@ -91,14 +111,39 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(2, 3).reshape(k, b, t, width))
 
 
+class ReleasedSelfAttention(nn.Module):
+    """The released code's attention: q, k and v project W to W/H features in total, H heads of
+    W/H^2 each, and an output projection back to W. q is scaled by 1/sqrt(head width) before the
+    logit, and masked logits are set to the most negative float rather than -inf."""
+
+    def __init__(self, models: int, config: ModelConfig):
+        super().__init__()
+        self.heads, self.rbf = config.heads, config.attention == "rbf"
+        self.features = config.width // config.heads
+        self.qkv = StackedLinear(models, config.width, 3 * self.features, parts=3)
+        self.out = StackedLinear(models, self.features, config.width)
+
+    def forward(self, h, mask):
+        k, b, t, _ = h.shape
+        q, key, v = self.qkv(h).view(k, b, t, 3, self.heads, -1).permute(3, 0, 1, 4, 2, 5)  # [K, B, H, T, W/H^2]
+        q = q / math.sqrt(q.shape[-1])
+        logits = q @ key.transpose(-1, -2)
+        if self.rbf:  # q.k - (||q||^2 + ||k||^2) / 2 = -||q - k||^2 / 2
+            logits = logits - 0.5 * ((q**2).sum(-1)[..., :, None] + (key**2).sum(-1)[..., None, :])
+        logits = logits.masked_fill(~mask[:, None, None], torch.finfo(logits.dtype).min)
+        y = torch.softmax(logits, dim=-1) @ v
+        return self.out(y.transpose(2, 3).reshape(k, b, t, self.features))
+
+
 class MLP(nn.Module):
     def __init__(self, models: int, config: ModelConfig):
         super().__init__()
         self.fc = StackedLinear(models, config.width, config.ffn_width)
         self.proj = StackedLinear(models, config.ffn_width, config.width)
+        self.gelu = "tanh" if config.released else "none"  # the released code's approximate GELU
 
     def forward(self, h):
-        return self.proj(F.gelu(self.fc(h)))
+        return self.proj(F.gelu(self.fc(h), approximate=self.gelu))
 
 
 class Block(nn.Module):
@@ -114,6 +159,24 @@ class Block(nn.Module):
     def forward(self, h, mask):
         h = h + self.attention(self.ln_attention(h), mask)
         return h + self.mlp(self.ln_mlp(h))
+
+
+class ReleasedBlock(nn.Module):
+    """The released code's norm_first block: each LayerNorm replaces the residual stream, so the
+    stream is renormalised twice per layer."""
+
+    def __init__(self, models: int, config: ModelConfig):
+        super().__init__()
+        self.ln_attention = StackedLayerNorm(models, config.width)
+        self.attention = ReleasedSelfAttention(models, config)
+        self.ln_mlp = StackedLayerNorm(models, config.width)
+        self.mlp = MLP(models, config)
+
+    def forward(self, h, mask):
+        h = self.ln_attention(h)
+        h = h + self.attention(h, mask)
+        h = self.ln_mlp(h)
+        return h + self.mlp(h)
 
 
 class Probe(nn.Module):
@@ -149,6 +212,31 @@ class Transformer(nn.Module):
         return self.head(self.ln_out(h)), torch.stack(probes)
 
 
+class ReleasedTransformer(nn.Module):
+    """The released code's model. Its per-layer probes are its read-out: the last layer's probe is
+    the prediction and trains the backbone; the others see stop-gradient states (Fig. 3)."""
+
+    def __init__(self, models: int, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed = StackedLinear(models, config.input_dim, config.width)
+        self.position = nn.Parameter(torch.empty(models, 1, config.n_positions, config.width))
+        self.blocks = nn.ModuleList(ReleasedBlock(models, config) for _ in range(1 if config.shared else config.n_layers))
+        self.probes = nn.ModuleList(StackedLinear(models, config.width, config.output_dim) for _ in range(config.n_layers))
+
+    def forward(self, tokens, mask):
+        """tokens [K, B, T, input_dim] -> (output [K, B, T, out], probe outputs [n_layers, K, B, T, out]);
+        the output is the last probe's."""
+        h = self.embed(tokens) + self.position
+        last = self.config.n_layers - 1
+        probes = []
+        for layer in range(self.config.n_layers):
+            h = self.blocks[0 if self.config.shared else layer](h, mask)
+            probes.append(self.probes[layer](h if layer == last else h.detach()))
+        probes = torch.stack(probes)
+        return probes[last], probes
+
+
 class LinearAttentionLayer(nn.Module):
     """z <- z + P V sum_i m[j, i] z_i z_i^T K^T Q z_j, with the mask's weights m = visibility / n."""
 
@@ -182,13 +270,18 @@ class LinearTransformer(nn.Module):
 
 
 def build(models: int, config: ModelConfig) -> nn.Module:
-    return (Transformer if config.model == "softmax" else LinearTransformer)(models, config)
+    if config.model == "lsa":
+        return LinearTransformer(models, config)
+    return (ReleasedTransformer if config.released else Transformer)(models, config)
 
 
 @torch.no_grad()
 def initialise(model: nn.Module, seeds: list[int]) -> None:
     """Draw model k's initial weights from its own seed, so that it starts the same whether it is
     trained alone or in a group. Call before moving the model to a device."""
+    if isinstance(model, ReleasedTransformer):
+        _initialise_released(model, seeds)
+        return
     for k, seed in enumerate(seeds):
         generator = torch.Generator().manual_seed(seed)
         for module in model.modules():  # a fixed order, so the draws are reproducible
@@ -207,16 +300,40 @@ def initialise(model: nn.Module, seeds: list[int]) -> None:
                     matrix[k].normal_(0.0, 0.02, generator=generator)
 
 
+def _initialise_released(model: ReleasedTransformer, seeds: list[int]) -> None:
+    """The released code's uniform_scaling: every weight U(-b, b), b = sqrt(1 / n) with n a kernel's
+    (flattened) inputs, a bias's outputs (per fused map) or the position table's positions;
+    LayerNorms start at scale 1 and bias 0."""
+
+    def uniform(tensor, size, generator):
+        bound = math.sqrt(1.0 / size)
+        tensor.uniform_(-bound, bound, generator=generator)
+
+    for k, seed in enumerate(seeds):
+        generator = torch.Generator().manual_seed(seed)
+        uniform(model.position[k], model.config.n_positions, generator)
+        for module in model.modules():  # a fixed order, so the draws are reproducible
+            if isinstance(module, StackedLinear):
+                fan_in, fan_out = module.weight.shape[1:]
+                uniform(module.weight[k], fan_in, generator)
+                uniform(module.bias[k], fan_out // module.parts, generator)
+            elif isinstance(module, StackedLayerNorm):
+                module.weight[k].fill_(1.0)
+                module.bias[k].zero_()
+
+
 def training_flops(config: ModelConfig, batch_size: int) -> float:
     """Matmul FLOPs of one training step of one model: forward and backward (about 3x forward).
 
-    Per token and layer, the softmax block does 4 W^2 (attention projections) + 2 W F (MLP)
-    multiply-adds and 2 T W for the scores and the weighted sum; the probes and the input and
-    output maps are added once per layer or once. Used to report the fraction of a device's peak.
+    Per token and layer, the softmax block does 4 W A (attention projections, A = W features for
+    q, k and v, or W/H in the released model) + 2 W F (MLP) multiply-adds and 2 T A for the scores
+    and the weighted sum; the probes and the input and output maps are added once per layer or once.
+    Used to report the fraction of a device's peak.
     """
     t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
     if config.model == "softmax":
-        per_token = layers * (4 * w * w + 2 * w * f + 2 * t * w + w * config.output_dim)
+        a = _attention_features(config)
+        per_token = layers * (4 * w * a + 2 * w * f + 2 * t * a + w * config.output_dim)
         per_token += config.input_dim * w + w * config.output_dim
     else:
         d = config.input_dim
@@ -231,10 +348,16 @@ def training_bytes(config: ModelConfig, batch_size: int) -> float:
     t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
     blocks = 1 if config.shared else layers
     if config.model == "softmax":
-        parameters = blocks * (4 * w * w + 2 * w * f) + t * w + layers * 2 * w + (config.input_dim + 2) * w
-        per_token_layer = 10 * w + 2 * f + 2 * config.heads * t
+        a = _attention_features(config)
+        parameters = blocks * (4 * w * a + 2 * w * f) + t * w + layers * 2 * w + (config.input_dim + 2) * w
+        per_token_layer = 6 * w + 4 * a + 2 * f + 2 * config.heads * t
     else:
         parameters = blocks * 4 * config.input_dim**2
         per_token_layer = 6 * config.input_dim + 2 * t
     activations = batch_size * t * layers * per_token_layer
     return 4.0 * (4 * parameters + 1.5 * activations)
+
+
+def _attention_features(config: ModelConfig) -> int:
+    """Features of each of q, k and v, over all heads."""
+    return config.width // config.heads if config.released else config.width

@@ -21,7 +21,7 @@ RESULTS = Path("results")
 # Keys that a group's models must share: everything that fixes the shape of the batched
 # computation or its optimiser schedule.
 GROUP_KEYS = (
-    "model", "n_layers", "width", "heads", "ffn_width", "attention", "shared", "x_dim", "n_context",
+    "model", "variant", "n_layers", "width", "heads", "ffn_width", "attention", "shared", "x_dim", "n_context",
     "n_queries", "steps", "batch_size", "learning_rate", "warmup_fraction", "beta1", "beta2", "adam_eps",
     "weight_decay", "precision",
 )
@@ -35,11 +35,21 @@ def stable_hash(value, length: int = 8) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:length]
 
 
+def draw_seed(spec: dict) -> int:
+    """The seed of a run's random draws (initial weights, batch order, ICE order): a hash of its
+    config without the mask, so the prefix and causal runs of one setting and seed start from the
+    same weights and see the same batches, paired in everything but the mask."""
+    return int(stable_hash({k: v for k, v in spec.items() if k != "mask"}, length=15), 16)
+
+
 def architecture(spec: dict) -> str:
-    """Readable name of a run's model, e.g. softmax-SL-24x128h2 (or softmax-rbf-UL-... for rbf logits)."""
-    logit = "" if spec["attention"] == "dot" or spec["model"] == "lsa" else f"-{spec['attention']}"
+    """Readable name of a run's model, e.g. softmax-rel-rbf-SL-24x128h2 for the released softmax
+    model with rbf logits, softmax-UL-24x128h2 for the standard one with dot logits, lsa-SL-24x128h2."""
+    softmax = spec["model"] == "softmax"
+    released = "-rel" if softmax and spec["variant"] == "released" else ""
+    logit = f"-{spec['attention']}" if softmax and spec["attention"] != "dot" else ""
     layers = "SL" if spec["shared"] else "UL"
-    return f"{spec['model']}{logit}-{layers}-{spec['n_layers']}x{spec['width']}h{spec['heads']}"
+    return f"{spec['model']}{released}{logit}-{layers}-{spec['n_layers']}x{spec['width']}h{spec['heads']}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ TRAINED_MODELS = ("softmax", "lsa")
 TABLES = {}
 # The columns that identify a run apart from its mask and seed: a prefix run and a causal run
 # that agree on all of them were trained on the same data and are compared pairwise.
-SETTING = ["task", "model", "attention", "n_layers", "width", "heads", "shared", "l2", "permute", "train_batches", "train_n_context"]
+SETTING = ["task", "model", "attention", "variant", "n_layers", "width", "heads", "shared", "l2", "permute", "train_batches", "train_n_context"]
 
 
 def table(name):

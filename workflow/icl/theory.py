@@ -102,7 +102,7 @@ def _rows(identity: dict, **columns) -> pd.DataFrame:
 def _identity(mask, model, seed, eta, d, n_layers, x_shift):
     return dict(
         run_key=f"theory-{model}-{mask}-eta{eta:g}-mu{x_shift:g}-seed{seed}", task="lr", model=model,
-        attention="linear", mask=mask, n_layers=n_layers, width=d + 1, heads=1, shared=True, l2=False,
+        attention="linear", variant="none", mask=mask, n_layers=n_layers, width=d + 1, heads=1, shared=True, l2=False,
         permute=False, train_batches=0, train_n_context=0, seed=seed, eta=eta, split="test", test_set="synthetic", x_shift=float(x_shift), step=0,
     )
 

@@ -6,7 +6,6 @@ since AdamW is elementwise and the loss is a sum of per-model losses, model k fo
 trajectory as it would alone (up to float rounding; tests/test_training.py shows it).
 """
 
-import hashlib
 import json
 import math
 import time
@@ -19,7 +18,7 @@ from tqdm import tqdm
 
 from . import checked, data, masks, metrics, models, tasks
 from .files import write_text
-from .plan import GROUP_KEYS, training_bytes
+from .plan import GROUP_KEYS, draw_seed, training_bytes
 
 
 class DivergenceError(RuntimeError):
@@ -37,14 +36,18 @@ class Member:
 
     @property
     def seed(self) -> int:
-        return int(hashlib.sha256(self.key.encode()).hexdigest()[:15], 16)
+        return draw_seed(self.spec)
 
 
-def learning_rate(step: int, total: int, peak: float, warmup_fraction: float) -> float:
-    """Linear warm-up over the first warmup_fraction of the steps, then cosine decay to zero."""
+def learning_rate(step: int, total: int, peak: float, warmup_fraction: float, from_zero: bool = False) -> float:
+    """Linear warm-up over the first warmup_fraction of the steps, then cosine decay to zero.
+
+    The warm-up rises to the peak from peak / warmup at the first step, or from 0 with `from_zero`
+    (the released code's schedule).
+    """
     warmup = int(warmup_fraction * total)
     if step < warmup:
-        return peak * (step + 1) / warmup
+        return peak * (step if from_zero else step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -98,13 +101,18 @@ class BatchOrder:
         return self.permutation.gather(1, start[:, None] + self.offsets)
 
 
-def ice_permutations(seeds, step, batch_size, n_context, permute) -> torch.Tensor:
-    """[K, B, n_context] orders of the ICEs; the identity for models that do not permute."""
+def ice_permutations(seeds, step, batch_size, n_context, permute, per_batch: bool = False) -> torch.Tensor:
+    """[K, B, n_context] orders of the ICEs; the identity for models that do not permute.
+
+    Each sequence gets its own order, or with `per_batch` (the released code) one order per step is
+    shared by the model's whole batch.
+    """
     orders = []
     for seed, shuffle in zip(seeds, permute):
         if shuffle:
             generator = torch.Generator().manual_seed((seed + 1_000_003 * (step + 1)) % 2**63)
-            orders.append(torch.rand(batch_size, n_context, generator=generator).argsort(-1))
+            draws = torch.rand(1 if per_batch else batch_size, n_context, generator=generator)
+            orders.append(draws.argsort(-1).expand(batch_size, n_context))
         else:
             orders.append(torch.arange(n_context).expand(batch_size, n_context))
     return torch.stack(orders)
@@ -173,7 +181,9 @@ class GroupTrainer:
         y = self.y[self.dataset_of[:, None], rows]
         permute = [m.spec["permute"] for m in self.members]
         if any(permute):
-            order = ice_permutations(self.seeds, step, self.spec["batch_size"], self.n_context, permute).to(self.device)
+            order = ice_permutations(
+                self.seeds, step, self.spec["batch_size"], self.n_context, permute, per_batch=self.config.released
+            ).to(self.device)
 
             def shuffle_ices(t):
                 ices = t[:, :, : self.n_context].gather(2, order[..., None].expand(-1, -1, -1, t.shape[-1]))
@@ -183,20 +193,33 @@ class GroupTrainer:
         return x, y
 
     def _loss(self, x, y):
-        """Per-model losses [K] and query MSEs [K]."""
-        n = self.n_context
+        """Per-model losses [K] and query MSEs [K].
+
+        Standard: query MSE + l2_weight * ICE term, plus every probe's query MSE. Released: the
+        mean squared error over positions with ICE targets 0 (the ICE term), the ICE positions
+        weighing l2_weight each and the queries 1, so l2_weight 1 is the released even_loss
+        (n_context * ICE + n_queries * query) / T and no L2 the query MSE alone; plus the query MSE
+        of the probes of layers 1..L-1, whose last-layer probe is the prediction itself.
+        """
+        n, n_queries = self.n_context, self.spec["n_queries"]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.spec["precision"] == "bf16"):
             output, probes = self.model(tokens(x, y, n), self.mask)
         output, probes = output.float(), probes.float()
         query = query_loss(output[:, :, n:], y[:, :, n:])
         ice = (output[:, :, :n] ** 2).sum(-1).mean((-2, -1))
+        if self.config.released:
+            ice_weight = self.l2_weight * n
+            loss = (n_queries * query + ice_weight * ice) / (n_queries + ice_weight)
+            probes = probes[:-1]
+        else:
+            loss = query + self.l2_weight * ice
         probe = query_loss(probes[:, :, :, n:], y[:, :, n:]).sum(0)
-        return query + self.l2_weight * ice + probe, query
+        return loss + probe, query
 
     def train_step(self):
         """One optimiser step of every model; returns the per-model losses and query MSEs, on the device."""
         s = self.spec
-        lr = learning_rate(self.step, s["steps"], s["learning_rate"], s["warmup_fraction"])
+        lr = learning_rate(self.step, s["steps"], s["learning_rate"], s["warmup_fraction"], from_zero=self.config.released)
         for param_group in self.optimizer.param_groups:
             param_group["lr"] = lr
         loss, query = self.loss_fn(*self.batch(self.step))
@@ -347,7 +370,8 @@ def run_identity(spec: dict, key: str) -> dict:
     """The run columns of the metrics schema for a trained run."""
     return dict(
         run_key=key, task=spec["task"], model=spec["model"],
-        attention="linear" if spec["model"] == "lsa" else spec["attention"], mask=spec["mask"],
+        attention="linear" if spec["model"] == "lsa" else spec["attention"],
+        variant="none" if spec["model"] == "lsa" else spec["variant"], mask=spec["mask"],
         n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"], shared=spec["shared"],
         l2=spec["l2"], permute=spec["permute"], train_batches=spec["train_batches"],
         train_n_context=spec.get("train_n_context", spec["n_context"]), seed=spec["seed"],

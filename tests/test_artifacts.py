@@ -13,7 +13,7 @@ MSE_SEEDS = {"prefix": [0.002, 0.03, 0.4], "causal": [0.05, 0.2, 0.9]}  # skewed
 def metrics_rows(**columns) -> pd.DataFrame:
     """Test-split rows of the final read-out of 2-layer softmax SL runs (with L2) on lr, one per seed, unless overridden."""
     defaults = dict(
-        task="lr", model="softmax", attention="dot", n_layers=2, width=16, heads=2, shared=True, l2=True, permute=False,
+        task="lr", model="softmax", attention="dot", variant="released", n_layers=2, width=16, heads=2, shared=True, l2=True, permute=False,
         train_batches=4, train_n_context=8, eta=np.nan, split="test", test_set="synthetic", n_context=8, x_shift=0.0,
         layer=2, step=20, metric="query_mse",
     )

@@ -117,6 +117,7 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     )
     assert result.returncode != 0
     assert "model.attention = 'cosine' is not allowed; choose one of ['dot', 'rbf']" in result.stdout + result.stderr
+    assert f"(set in {bad})" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
 

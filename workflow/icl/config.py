@@ -155,15 +155,14 @@ def origin(keys, files) -> str | None:
     found = None
     for path in files:
         try:
-            node = yaml.safe_load(Path(path).read_text()) or {}
+            node = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError):
             continue
         for key in keys:
-            if not isinstance(node, (dict, list)) or (isinstance(node, dict) and key not in node) or (
-                isinstance(node, list) and not (isinstance(key, int) and key < len(node))
-            ):
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
                 break
-            node = node[key]
         else:
             found = str(path)
     return found

@@ -138,7 +138,7 @@ def test_the_report_holds_every_artifact_with_its_caption(finished):
     html = (finished / "report.html").read_text(errors="replace")
     for artifact in artifacts.available(config.load(TINY)):
         assert artifact.name in html, artifact.name
-    assert "Scale: softmax (released variant, dot attention) models, 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
+    assert "Scale: softmax (released variant, rbf attention) models, 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
     assert "paper" in html
 
 

@@ -2,7 +2,10 @@
 # rules and the CLI agree on them.
 
 import json
+import os
 import re
+
+from icl import cli
 
 
 def json_arg(value):
@@ -10,9 +13,11 @@ def json_arg(value):
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-# Execution settings decide how a job runs, never what it computes, so they go into the shell
-# command (as {EXECUTION:q}) rather than params: changing them does not trigger a rerun (see profiles/default).
-EXECUTION = json_arg(config["execution"])
+# Execution settings decide how a job runs, never what it computes. They reach the train and
+# evaluate jobs through the environment, which every job inherits from the Snakemake process that
+# parsed this file (locally or on a cluster node), rather than through params (changing them must
+# not trigger a rerun, see profiles/default) or the shell text (no config value enters a shell).
+os.environ[cli.EXECUTION_VARIABLE] = json_arg(config["execution"])
 
 
 def run_record(run, **extra):

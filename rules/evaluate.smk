@@ -21,4 +21,4 @@ for group in PLAN.groups:
         conda:
             TRAINING_ENV
         shell:
-            "python -m icl evaluate --runs {params.runs:q} --execution {EXECUTION:q} > {log:q} 2>&1"
+            "python -m icl evaluate --runs {params.runs:q} > {log:q} 2>&1"

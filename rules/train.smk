@@ -26,4 +26,4 @@ for group in PLAN.groups:
         conda:
             TRAINING_ENV
         shell:
-            "python -m icl train --runs {params.runs:q} --execution {EXECUTION:q} > {log:q} 2>&1"
+            "python -m icl train --runs {params.runs:q} > {log:q} 2>&1"

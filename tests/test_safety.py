@@ -103,3 +103,13 @@ def test_a_second_run_on_the_same_results_stops_at_once_and_a_killed_run_leaves_
         os.killpg(first.pid, signal.SIGKILL)  # a crash: no clean-up runs
         first.wait()
     run_lock.acquire(lock)  # the killed run's claim went with its process
+
+
+def test_training_reads_its_execution_settings_from_the_environment_the_workflow_sets(monkeypatch):
+    from icl import cli
+
+    monkeypatch.setenv(cli.EXECUTION_VARIABLE, '{"device": "cpu"}')
+    assert cli.parser().parse_args(["train", "--runs", "[]"]).execution == {"device": "cpu"}
+    monkeypatch.delenv(cli.EXECUTION_VARIABLE)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--runs", "[]"])

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from . import __version__
 
+# The environment variable through which the workflow hands the execution settings to its jobs.
+EXECUTION_VARIABLE = "ICL_EXECUTION"
+
 
 def _json(text):
     try:
@@ -153,7 +156,10 @@ def parser() -> argparse.ArgumentParser:
     for name, func, help_text in (("train", cmd_train, "train a group of runs"), ("evaluate", cmd_evaluate, "evaluate a group of runs")):
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--runs", type=_json, required=True, help="list of {spec, key, directory, train_data, test_data}")
-        command.add_argument("--execution", type=_json, required=True, help="the config's execution section, as JSON")
+        command.add_argument(
+            "--execution", type=_json, default=os.environ.get(EXECUTION_VARIABLE),
+            help=f"the config's execution section, as JSON (default: ${EXECUTION_VARIABLE}, which the workflow sets)",
+        )
         command.add_argument("--quiet", action="store_true", help="no progress bar")
         command.set_defaults(func=func)
 
@@ -174,7 +180,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    command_line = parser()
+    args = command_line.parse_args(argv)
+    if args.command in ("train", "evaluate") and args.execution is None:
+        command_line.error(f"{args.command} needs --execution or the environment variable {EXECUTION_VARIABLE}")
     fault_drill()
     if args.command not in ("train", "evaluate"):
         import torch

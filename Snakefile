@@ -14,11 +14,14 @@ except ImportError as error:
 
 
 # The default config sits beside this file, so a run with --directory elsewhere still finds it.
-configfile: os.path.join(workflow.basedir, "config.yaml")
+DEFAULT_CONFIG = os.path.join(workflow.basedir, "config.yaml")
+
+
+configfile: DEFAULT_CONFIG
 
 
 # Every error names the key, its value and the file that set it, before any job runs.
-PLAN = plan.from_config(config, [os.path.join(workflow.basedir, "config.yaml"), *workflow.overwrite_configfiles])
+PLAN = plan.from_config(config, [DEFAULT_CONFIG, *workflow.overwrite_configfiles])
 
 
 report: "workflow/report/workflow.rst"

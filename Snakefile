@@ -7,8 +7,13 @@
 
 import os
 
+from snakemake.utils import min_version
+
+# Profiles are named profile.yaml, which Snakemake reads from 9.19.0 on.
+min_version("9.19.0")
+
 try:
-    from icl import artifacts, captions, plan, run_lock
+    from icl import artifacts, captions, plan, run_lock, store
 except ImportError as error:
     raise ImportError(f"{error}: install the pipeline's package first, with `pip install -e .`") from error
 
@@ -28,9 +33,12 @@ report: "workflow/report/workflow.rst"
 
 
 # A second run on the same results/ stops at once (see icl.run_lock); dry runs never take the lock.
+# `--forcerun train` (or evaluate, or --forceall) makes those jobs redo their runs although the
+# store holds them (see icl.store): the jobs, local or submitted to a cluster, inherit the variable.
 onstart:
     if not config["execution"]["allow_concurrent_runs"]:
         run_lock.acquire()
+    os.environ.update(store.forced_environment(workflow.dag_settings.forcerun, workflow.dag_settings.forceall))
 
 
 include: "rules/common.smk"

@@ -20,17 +20,6 @@ def json_arg(value):
 os.environ[cli.EXECUTION_VARIABLE] = json_arg(config["execution"])
 
 
-def run_record(run, **extra):
-    """What the train and evaluate commands need to know about one run."""
-    return {
-        "spec": run.spec,
-        "key": run.key,
-        "directory": str(run.directory),
-        "train_data": str(run.train_data),
-        "test_data": str(run.test_data(config["evaluate"]["x_shifts"])),
-    }
-
-
 # Training and evaluation ask for a GPU unless the config pins them to the CPU.
 GPUS_PER_JOB = 0 if config["execution"]["device"] == "cpu" else 1
 TRAINING_ENV = "../envs/icl-cuda.yaml" if GPUS_PER_JOB else "../envs/icl.yaml"

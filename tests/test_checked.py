@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icl import checked, config, data, evaluation, training
+from icl import checked, config, data, evaluation, runs, store, training
 
 
 def spec(**overrides):
@@ -31,11 +31,13 @@ EXECUTION = dict(group_size=8, memory_budget_gb=1, device="cpu", compile="off", 
 
 
 def truncate(path):
+    path.chmod(0o644)  # stored models are read-only; damage comes from outside the pipeline
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
 
 
 def flip_16_bytes_in_the_middle(path):
+    path.chmod(0o644)
     raw = bytearray(path.read_bytes())
     middle = len(raw) // 2
     raw[middle : middle + 16] = bytes(b ^ 0xFF for b in raw[middle : middle + 16])
@@ -50,17 +52,17 @@ def trained(tmp_path_factory):
     """A trained run and its test file, to be copied and damaged."""
     root = tmp_path_factory.mktemp("trained")
     s = spec()
-    train_data, test_data = root / "train-b2.pt", root / "test.pt"
-    data.save(data.training_set(s), train_data)
-    data.save(data.test_sets(s, [0.0]), test_data)
-    run = training.Member(spec=s, key="run", directory=root / "run", train_data=train_data)
+    run = runs.Run.of(s, root=root)
+    data.save(data.training_set(s), run.train_data)
+    data.save(data.test_sets(s, [0.0]), run.test_data([0.0]))
     training.train_group([run], EXECUTION, progress=False)
-    return run, test_data
+    return run, run.test_data([0.0])
 
 
-def copy_of(run: training.Member, directory) -> training.Member:
-    shutil.copytree(run.directory, directory)
-    return training.Member(spec=run.spec, key=run.key, directory=directory, train_data=run.train_data)
+def copy_of(run: runs.Run, root) -> runs.Run:
+    """The run and its datasets under another root."""
+    shutil.copytree(run.root, root)
+    return runs.Run(spec=run.spec, key=run.key, root=root)
 
 
 @pytest.mark.parametrize("problem", DAMAGES)
@@ -80,18 +82,19 @@ def test_a_damaged_dataset_file_fails_naming_it_and_how_to_rebuild_it(tmp_path, 
 
 
 @pytest.mark.parametrize("problem", DAMAGES)
-def test_a_damaged_model_file_fails_evaluation_naming_it_and_how_to_retrain_it(tmp_path, trained, problem):
+def test_a_damaged_model_file_fails_evaluation_naming_it_and_how_to_retrain_it(tmp_path, trained, problem, monkeypatch):
     original, test_data = trained
     run = copy_of(original, tmp_path / "run")
-    evaluation.evaluate_group([run], [test_data], EXECUTION)  # intact: it evaluates
+    evaluation.evaluate_group([run], [0.0], EXECUTION)  # intact: it evaluates
     model = run.directory / "model.pt"
     DAMAGES[problem](model)
+    monkeypatch.setenv(store.FORCE_VARIABLE, "evaluate")  # evaluated already: only a forced evaluation reads it again
     with pytest.raises(checked.DamagedFileError) as error:
-        evaluation.evaluate_group([run], [test_data], EXECUTION)
+        evaluation.evaluate_group([run], [0.0], EXECUTION)
     message = str(error.value)
     assert str(model) in message
     assert problem in message
-    assert f"--forcerun {model}" in message
+    assert "--forcerun" in message and f"grep -l {run.key} results/groups/*/trained.json" in message
 
 
 def test_a_file_written_by_plain_torch_save_is_refused_as_not_ours(tmp_path):

@@ -126,3 +126,15 @@ def test_variants_that_resolve_to_the_same_run_give_it_once():
     runs = plan.make_plan(cfg)
     assert len(runs.sweeps["s"]) == 2  # n_layers 24 is the default: one run per seed
     assert [g.sweep for g in runs.groups] == ["s"]
+
+
+def test_the_schema_allows_exactly_what_the_registries_implement():
+    """A task, mask, model, variant or attention added to (or removed from) the code is one the config accepts."""
+    from icl import masks, models, tasks
+
+    properties = {key: spec for section in ("data", "model") for key, spec in config.schema()["properties"][section]["properties"].items()}
+    assert properties["task"]["enum"] == list(tasks.TASKS)
+    assert properties["mask"]["enum"] == list(masks.TRAINED_MASKS)
+    assert properties["model"]["enum"] == list(models.MODELS)
+    assert properties["variant"]["enum"] == list(models.VARIANTS)
+    assert properties["attention"]["enum"] == list(models.ATTENTIONS)

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import torch
 
-from icl import checked, config, data, plan, training
+from icl import checked, config, data, plan, runs, training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,13 +44,12 @@ def spec(**overrides):
     return base
 
 
-def member(root: Path, s: dict, name: str = "runs") -> training.Member:
-    """A run with its key, its own directory under root/name and its training set saved under root/data."""
-    key = plan.stable_hash(s)
-    train_data = root / "data" / f"{plan.stable_hash({k: s[k] for k in plan.DATA_KEYS + ('seed', 'train_batches')})}.pt"
-    if not train_data.exists():
-        data.save(data.training_set(s), train_data)
-    return training.Member(spec=s, key=key, directory=root / name / key, train_data=train_data)
+def member(root: Path, s: dict, name: str = "results") -> runs.Run:
+    """A run with its files under root/name, its training set saved there."""
+    run = runs.Run.of(s, root=root / name)
+    if not run.train_data.exists():
+        data.save(data.training_set(s), run.train_data)
+    return run
 
 
 def execution(**overrides):
@@ -60,19 +59,19 @@ def execution(**overrides):
     ) | overrides
 
 
-def saved_weights(m: training.Member) -> dict:
+def saved_weights(m: runs.Run) -> dict:
     return training.load_model(m.directory / "model.pt")["model"]
 
 
-def resume_state(m: training.Member) -> dict:
+def resume_state(m: runs.Run) -> dict:
     return checked.load(m.directory / "resume.pt", remedy="", weights_only=False)
 
 
-def curve(m: training.Member) -> pd.DataFrame:
+def curve(m: runs.Run) -> pd.DataFrame:
     return pd.read_parquet(m.directory / "curve.parquet").sort_values(["step", "metric"]).reset_index(drop=True)
 
 
-def initial_weights(m: training.Member, s: dict) -> dict:
+def initial_weights(m: runs.Run, s: dict) -> dict:
     from icl import models, tasks
 
     model = models.build(1, models.ModelConfig.from_spec(s, tasks.get(s["task"]).output_dim))
@@ -207,15 +206,10 @@ def test_tokens_hide_the_query_labels():
 # --- a killed run resumes to the same weights ---
 
 
-def _cli_runs(members):
-    return json.dumps([
-        dict(spec=m.spec, key=m.key, directory=str(m.directory), train_data=str(m.train_data), test_data=str(m.train_data))
-        for m in members
-    ])
-
-
 def _command(members, exe):
-    return [sys.executable, "-m", "icl", "train", "--quiet", "--runs", _cli_runs(members), "--execution", json.dumps(exe)]
+    """The train command of a pipeline job; it runs in the folder that holds the members' results/."""
+    specs = json.dumps([m.spec for m in members])
+    return [sys.executable, "-m", "icl", "train", "--quiet", "--runs", specs, "--manifest", "results/groups/g/trained.json", "--execution", json.dumps(exe)]
 
 
 def _environment():
@@ -231,7 +225,7 @@ def _temporary_files(directory: Path):
 
 def _kill_after_a_checkpoint(members, exe):
     """Start training, SIGKILL it once every member has a resume checkpoint; None if it finished first."""
-    process = subprocess.Popen(_command(members, exe), cwd=REPO, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(_command(members, exe), cwd=members[0].root.parent, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     try:
         while process.poll() is None and time.monotonic() < deadline:
@@ -255,7 +249,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     for attempt, steps in enumerate((300, 1200, 4800)):
         root = tmp_path / f"attempt{attempt}"
         s_steps = [s | {"steps": steps} for s in specs]
-        killed = [member(root, s, "killed") for s in s_steps]
+        killed = [member(root / "killed", s) for s in s_steps]
         if _kill_after_a_checkpoint(killed, exe) is None:
             continue  # it finished before the kill: retry with a longer run
         resume_steps = {resume_state(m)["step"] for m in killed}
@@ -275,7 +269,7 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     assert _temporary_files(root) == []
 
     # the same command again: it resumes, then completes
-    done = subprocess.run(_command(killed, exe), cwd=REPO, env=_environment(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(_command(killed, exe), cwd=root / "killed", env=_environment(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"resumed 2 runs at step {resumed_at}" in done.stdout, done.stdout
     assert _temporary_files(root) == []
@@ -611,9 +605,9 @@ def test_an_overflowing_prediction_is_recorded_as_diverged(tmp_path):
     training.train_group([m], execution(), progress=False)
     test = data.test_sets(s, [0.0])
     test["sets"][0]["x"] *= 1e30  # a cubic model overflows float32 here
-    data.save(test, tmp_path / "test.pt")
-    evaluation.evaluate_group([m], [tmp_path / "test.pt"], execution())
-    values = metrics.read([m.directory / "metrics.parquet"])["value"]
+    data.save(test, m.test_data([0.0]))
+    evaluation.evaluate_group([m], [0.0], execution())
+    values = metrics.read([m.metrics([0.0])])["value"]
     assert values.notna().all() and (values == float("inf")).any()
 
 
@@ -629,8 +623,8 @@ def test_a_run_trained_on_the_first_ices_never_learns_from_the_others(tmp_path, 
     changed_data = data.training_set(s)
     changed_data["x"][:, 3:6] += 1.0
     changed_data["y"][:, 3:6] -= 2.0
-    data.save(changed_data, tmp_path / "changed.pt")
-    changed = training.Member(spec=s, key=original.key, directory=tmp_path / "changed", train_data=tmp_path / "changed.pt")
+    changed = runs.Run.of(s, root=tmp_path / "changed")
+    data.save(changed_data, changed.train_data)
     training.train_group([changed], execution(), progress=False)
     for name, weight in saved_weights(original).items():
         torch.testing.assert_close(saved_weights(changed)[name], weight, rtol=0, atol=0, msg=name)
@@ -638,7 +632,8 @@ def test_a_run_trained_on_the_first_ices_never_learns_from_the_others(tmp_path, 
     full = spec(mask=mask, steps=6, l2=False)
     seen = member(tmp_path, full, "full")
     training.train_group([seen], execution(), progress=False)
-    unseen = training.Member(spec=full, key=seen.key, directory=tmp_path / "full_changed", train_data=tmp_path / "changed.pt")
+    unseen = runs.Run.of(full, root=tmp_path / "full_changed")
+    data.save(changed_data, unseen.train_data)
     training.train_group([unseen], execution(), progress=False)
     assert any(not torch.equal(saved_weights(unseen)[n], w) for n, w in saved_weights(seen).items())
 

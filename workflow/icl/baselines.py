@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from . import data, metrics, solvers, tasks, theory
+from . import data, metrics, runs, solvers, tasks, theory
 
 RIDGE = 0.1
 KNN_K = 3
@@ -105,9 +105,9 @@ def evaluate(test_path, spec: dict, out_path) -> None:
     """Score the task's baselines on every set of a test file, for every number of visible ICEs."""
     task = tasks.get(spec["task"])
     rows = [row for test_set in data.load(test_path)["sets"] for row in _rows(task, test_set, spec["n_context"])]
-    frame = pd.DataFrame(rows).assign(
-        run_key=lambda f: "baseline-" + f["model"] + f"-{spec['task']}-seed{spec['seed']}", task=spec["task"],
-        attention="none", variant="none", mask="none", n_layers=0, width=0, heads=0, shared=False, l2=False, permute=False,
-        train_batches=0, train_n_context=0, seed=spec["seed"], eta=None, split="test", layer=0, step=0,
-    )
+    frame = pd.DataFrame(rows)
+    identities = pd.DataFrame([
+        runs.identity(spec, name, run_key=f"baseline-{name}-{spec['task']}-seed{spec['seed']}") for name in FOR_TASK[task.name]
+    ])
+    frame = frame.merge(identities, on="model", how="left").assign(split="test", layer=0, step=0)
     metrics.write(frame, out_path, spec)

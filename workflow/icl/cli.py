@@ -79,29 +79,31 @@ def cmd_baselines(args):
     baselines.evaluate(args.test, args.spec, args.out)
 
 
-def _members(runs):
-    from .training import Member
+def _runs(specs):
+    from .runs import Run
 
-    return [Member(spec=r["spec"], key=r["key"], directory=Path(r["directory"]), train_data=Path(r["train_data"])) for r in runs]
+    return [Run.of(spec) for spec in specs]
 
 
 def cmd_train(args):
     from .training import train_group
 
-    train_group(_members(args.runs), args.execution, progress=not args.quiet)
+    train_group(_runs(args.runs), args.execution, args.manifest, progress=not args.quiet)
 
 
 def cmd_evaluate(args):
     from .evaluation import evaluate_group
 
-    evaluate_group(_members(args.runs), [Path(r["test_data"]) for r in args.runs], args.execution)
+    evaluate_group(_runs(args.runs), args.x_shifts, args.execution, args.manifest)
 
 
 def cmd_aggregate(args):
-    from . import metrics
+    from . import metrics, store
 
-    frame = metrics.read(args.inputs)
-    specs = [metrics.config_of(path) for path in args.inputs if path.name == "metrics.parquet"]
+    # A group's manifest stands for the stored files it lists: its runs' metrics and training curves.
+    inputs = [Path(file) for path in args.inputs for file in (store.manifest_files(path) if path.suffix == ".json" else [path])]
+    frame = metrics.read(inputs)
+    specs = [metrics.config_of(path) for path in inputs if path.name.startswith("metrics-")]
     metrics.write(frame, args.out, {"sweep": args.sweep, "specs": specs, "evaluate": args.evaluate})
 
 
@@ -153,9 +155,15 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("--out", type=Path, required=True)
     base.set_defaults(func=cmd_baselines)
 
-    for name, func, help_text in (("train", cmd_train, "train a group of runs"), ("evaluate", cmd_evaluate, "evaluate a group of runs")):
+    for name, func, help_text in (
+        ("train", cmd_train, "train the runs of a group that are not stored yet"),
+        ("evaluate", cmd_evaluate, "evaluate the runs of a group that have no metrics yet"),
+    ):
         command = sub.add_parser(name, help=help_text)
-        command.add_argument("--runs", type=_json, required=True, help="list of {spec, key, directory, train_data, test_data}")
+        command.add_argument("--runs", type=_json, required=True, help="the group's runs: a list of resolved run configs")
+        command.add_argument("--manifest", type=Path, required=True, help="the group's manifest to write (icl.store)")
+        if name == "evaluate":
+            command.add_argument("--x-shifts", type=_json, required=True, help="evaluate.x_shifts, as JSON")
         command.add_argument(
             "--execution", type=_json, default=os.environ.get(EXECUTION_VARIABLE),
             help=f"the config's execution section, as JSON (default: ${EXECUTION_VARIABLE}, which the workflow sets)",
@@ -164,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(func=func)
 
     aggregate = sub.add_parser("aggregate", help="concatenate run metrics into one table")
-    aggregate.add_argument("inputs", type=Path, nargs="+")
+    aggregate.add_argument("inputs", type=Path, nargs="+", help="metrics files, and group manifests that list them")
     aggregate.add_argument("--sweep", required=True)
     aggregate.add_argument("--evaluate", type=_json, required=True, help="the config's evaluate section, as JSON")
     aggregate.add_argument("--out", type=Path, required=True)

@@ -17,7 +17,7 @@ import json
 
 import torch
 
-from . import checked, tasks
+from . import checked, runs, tasks
 
 REBUILD = "To rebuild it, delete it and rerun the same snakemake command."
 
@@ -32,8 +32,14 @@ def _distribution(spec: dict, extra_shift: float = 0.0) -> tasks.XDistribution:
 
 
 def _identity(spec: dict) -> dict:
-    keys = ("task", "x_dim", "x_distribution", "x_scale", "x_shift", "n_context", "n_queries", "noise", "seed")
-    return {key: spec[key] for key in keys}
+    """What a dataset's random stream depends on."""
+    return {key: spec[key] for key in runs.PROMPT_KEYS + ("seed",)}
+
+
+def dataset_bytes(spec: dict, sequences: int) -> float:
+    """Size of `sequences` prompts of a run's shape in a dataset file: x and y in float32."""
+    width = spec["x_dim"] + tasks.get(spec["task"]).output_dim
+    return 4.0 * sequences * (spec["n_context"] + spec["n_queries"]) * width
 
 
 def _draw(spec: dict, generator, sequences: int, extra_shift: float = 0.0, pools=None):

@@ -12,13 +12,14 @@ import math
 import pandas as pd
 import torch
 
-from . import data, masks, metrics, models, tasks
-from .training import load_model, resolve_device, run_identity, tokens
+from . import data, masks, metrics, models, runs, store, tasks
+from .runs import resolve_device, tokens
+from .training import load_model
 
 
 def load_group(members, device):
     """Stack the members' saved weights into one K-model module."""
-    states = [load_model(m.directory / "model.pt") for m in members]
+    states = [load_model(m.file(store.MODEL)) for m in members]
     spec = members[0].spec
     config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
     model = models.build(len(members), config)
@@ -34,15 +35,26 @@ def _masks(members, n_visible, device):
     ).to(device)
 
 
+def evaluate_group(members, x_shifts, execution: dict, manifest=None) -> None:
+    """Score the group's runs that have no metrics on their test file yet (icl.store), then write the group's manifest if given."""
+    missing = store.to_evaluate(members, x_shifts)
+    print(f"{len(missing)} of the group's {len(members)} runs to evaluate{' (forced)' if store.forced('evaluate') else ''}")
+    if missing:
+        evaluate_runs(missing, x_shifts, execution)
+    if manifest:
+        store.write_manifest(manifest, members, lambda run: [run.file("curve.parquet"), run.metrics(x_shifts)])
+
+
 @torch.no_grad()
-def evaluate_group(members, test_paths, execution: dict) -> None:
+def evaluate_runs(members, x_shifts, execution: dict) -> None:
+    """Each run's metrics on its test file, written beside its model."""
     if execution["threads"]:
         torch.set_num_threads(execution["threads"])
     device = resolve_device(execution["device"])
     model, steps = load_group(members, device)
     spec = members[0].spec
     n, n_layers = spec["n_context"], spec["n_layers"]
-    test = [data.load(p)["sets"] for p in test_paths]  # the same sets, in the same order, for every member
+    test = [data.load(m.test_data(x_shifts))["sets"] for m in members]  # the same sets, in the same order, for every member
     rows = [[] for _ in members]
     for index, test_set in enumerate(test[0]):
         x = torch.stack([t[index]["x"] for t in test]).to(device)
@@ -63,5 +75,5 @@ def evaluate_group(members, test_paths, execution: dict) -> None:
                             metric=prefix + metric, value=value if math.isfinite(value) else math.inf,  # overflowed: +inf
                         ))
     for k, member in enumerate(members):
-        frame = pd.DataFrame(rows[k]).assign(**run_identity(member.spec, member.key))
-        metrics.write(frame, member.directory / "metrics.parquet", member.spec)
+        frame = pd.DataFrame(rows[k]).assign(**runs.identity(member.spec))
+        metrics.write(frame, member.metrics(x_shifts), member.spec)

@@ -13,6 +13,7 @@ In all of them a query sees every ICE and nothing else, so queries are independe
 import torch
 
 MASKS = ("prefix", "causal", "causal2")
+TRAINED_MASKS = ("prefix", "causal")  # causal2 is the constructed LSA's alone (App. D)
 
 
 def visibility(mask: str, n_context: int, n_queries: int, n_visible: int | None = None) -> torch.Tensor:

@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 
 from .files import atomic_path
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 RUN_COLUMNS = [
     ("run_key", pa.string()),  # stable hash of the resolved run config
+    ("setting", pa.string()),  # the same without mask and seed: rows that differ only in those are paired
     ("task", pa.string()),  # lr, nlr, mc, real
     ("model", pa.string()),  # softmax, lsa, lsa_constructed, stationary_point, or a baseline's name
     ("attention", pa.string()),  # dot, rbf, linear

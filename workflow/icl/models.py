@@ -29,6 +29,11 @@ from torch import nn
 
 from .lsa import linear_attention
 
+# What a config may name (the config schema's enumerations are checked against these).
+MODELS = ("softmax", "lsa")
+VARIANTS = ("released", "standard")
+ATTENTIONS = ("dot", "rbf")
+
 
 @dataclass(frozen=True)
 class ModelConfig:

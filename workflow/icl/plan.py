@@ -6,92 +6,17 @@ for is trained once. A group is the runs that one job trains together as one bat
 runs of the same shape and schedule that may differ in mask, seed, data, task or regulariser.
 """
 
-import hashlib
 import itertools
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import models, tasks
+from . import data, tasks
 from .config import RUN_SECTIONS, ConfigError, origin, section_of, validate, validate_run
+from .runs import GROUP_KEYS, RESULTS, Run, architecture, stable_hash
+from .training import training_bytes
 
-RESULTS = Path("results")
-
-# Keys that a group's models must share: everything that fixes the shape of the batched
-# computation or its optimiser schedule.
-GROUP_KEYS = (
-    "model", "variant", "n_layers", "width", "heads", "ffn_width", "attention", "shared", "x_dim", "n_context",
-    "n_queries", "steps", "batch_size", "learning_rate", "warmup_fraction", "beta1", "beta2", "adam_eps",
-    "weight_decay", "precision",
-)
-# Keys that fix a training set; train_batches only says how much of it is used (sets are nested).
-DATA_KEYS = ("task", "x_dim", "x_distribution", "x_scale", "x_shift", "n_context", "n_queries", "noise", "batch_size")
-TEST_KEYS = ("task", "x_dim", "x_distribution", "x_scale", "x_shift", "n_context", "n_queries", "noise", "test_sequences")
-
-
-def stable_hash(value, length: int = 8) -> str:
-    """A short hex digest of a JSON-serialisable value, the same on every machine and run."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:length]
-
-
-def draw_seed(spec: dict) -> int:
-    """The seed of a run's random draws (initial weights, batch order, ICE order): a hash of its
-    config without the mask, so the prefix and causal runs of one setting and seed start from the
-    same weights and see the same batches, paired in everything but the mask."""
-    return int(stable_hash({k: v for k, v in spec.items() if k != "mask"}, length=15), 16)
-
-
-def architecture(spec: dict) -> str:
-    """Readable name of a run's model, e.g. softmax-rel-rbf-SL-24x128h2 for the released softmax
-    model with rbf logits, softmax-UL-24x128h2 for the standard one with dot logits, lsa-SL-24x128h2."""
-    softmax = spec["model"] == "softmax"
-    released = "-rel" if softmax and spec["variant"] == "released" else ""
-    logit = f"-{spec['attention']}" if softmax and spec["attention"] != "dot" else ""
-    layers = "SL" if spec["shared"] else "UL"
-    return f"{spec['model']}{released}{logit}-{layers}-{spec['n_layers']}x{spec['width']}h{spec['heads']}"
-
-
-@dataclass(frozen=True)
-class Run:
-    spec: dict = field(hash=False, compare=False)
-    key: str = ""
-
-    @property
-    def directory(self) -> Path:
-        s = self.spec
-        return RESULTS / "runs" / s["task"] / architecture(s) / s["mask"] / f"seed{s['seed']}-{self.key}"
-
-    @property
-    def train_data(self) -> Path:
-        identity = {k: self.spec[k] for k in DATA_KEYS} | {"seed": self.spec["seed"]}
-        return RESULTS / "data" / self.spec["task"] / f"seed{self.spec['seed']}-{stable_hash(identity)}" / f"train-b{self.spec['train_batches']}.pt"
-
-    def _test_identity(self, x_shifts) -> str:
-        identity = {k: self.spec[k] for k in TEST_KEYS} | {"seed": self.spec["seed"], "x_shifts": sorted(x_shifts)}
-        return stable_hash(identity)
-
-    def test_data(self, x_shifts) -> Path:
-        return self.train_data.parent / f"test-{self._test_identity(x_shifts)}.pt"
-
-    def baselines(self, x_shifts) -> Path:
-        """The baselines scored on the run's test file, beside it."""
-        return self.train_data.parent / f"baselines-{self._test_identity(x_shifts)}.parquet"
-
-    def constructed_lsa(self, x_shifts) -> Path:
-        """The constructed LSA scored on the run's test file (lr), beside it."""
-        return self.train_data.parent / f"lsa-constructed-{self._test_identity(x_shifts)}.parquet"
-
-    def train_data_spec(self) -> dict:
-        """What the training-set file is drawn from."""
-        return {k: self.spec[k] for k in DATA_KEYS + ("seed", "train_batches")}
-
-    def test_data_spec(self) -> dict:
-        return {k: self.spec[k] for k in TEST_KEYS + ("seed",)}
-
-    def file(self, name: str) -> Path:
-        """One of the run's files: model.pt, curve.parquet, train.log (training) or metrics.parquet."""
-        return self.directory / name
+GROUP_NAME = r"[A-Za-z][A-Za-z0-9_]*"  # sweep names joined by _, an architecture and an index
 
 
 @dataclass
@@ -99,6 +24,14 @@ class Group:
     name: str
     sweep: str
     runs: list
+
+    def manifest(self, stage: str) -> Path:
+        """The declared output of the group's train or evaluate job (see icl.store)."""
+        return manifest(self.name, stage)
+
+
+def manifest(group: str, stage: str) -> Path:
+    return RESULTS / "groups" / group / {"train": "trained.json", "evaluate": "evaluated.json"}[stage]
 
 
 @dataclass
@@ -110,12 +43,20 @@ class Plan:
         """Every distinct run, once."""
         return list({run.key: run for runs in self.sweeps.values() for run in runs}.values())
 
+    def group(self, name: str) -> Group:
+        for group in self.groups:
+            if group.name == name:
+                return group
+        raise ValueError(f"no training group {name!r} in this config's plan; `snakemake --list-target-rules` and a dry run name the planned ones")
+
     def aggregate_inputs(self, sweep: str, x_shifts) -> dict:
-        """The files a sweep's metrics table is built from: each run's metrics and training curve, the
-        baselines on its test files, and for trained LSA on lr the constructed LSA on the same prompts."""
+        """The files a sweep's metrics table is built from: the evaluate manifests of the groups that
+        hold its runs (each lists its runs' metrics and training curves), the baselines on their test
+        files, and for trained LSA on lr the constructed LSA on the same prompts."""
         runs = self.sweeps[sweep]
+        keys = {run.key for run in runs}
         return {
-            "runs": [str(run.file(name)) for run in runs for name in ("metrics.parquet", "curve.parquet")],
+            "runs": [str(g.manifest("evaluate")) for g in self.groups if keys & {run.key for run in g.runs}],
             "baselines": sorted({str(run.baselines(x_shifts)) for run in runs}),
             "constructed_lsa": sorted(
                 {str(run.constructed_lsa(x_shifts)) for run in runs if run.spec["model"] == "lsa" and run.spec["task"] == "lr"}
@@ -152,7 +93,7 @@ def sweep_runs(config: dict, sweep: str) -> list:
         for variant_index in range(len(definition["variants"])):
             for seed in range(config["seeds"]):
                 spec = _resolve(config, sweep, dict(zip(names, values)), variant_index, seed)
-                runs.setdefault(stable_hash(spec), Run(spec=spec, key=stable_hash(spec)))
+                runs.setdefault(stable_hash(spec), Run.of(spec))
     return list(runs.values())
 
 
@@ -185,18 +126,6 @@ def make_plan(config: dict) -> Plan:
     return Plan(sweeps=sweeps, groups=groups)
 
 
-def dataset_bytes(spec: dict, sequences: int) -> float:
-    """Size of `sequences` prompts of a run's shape in a dataset file: x and y in float32."""
-    width = spec["x_dim"] + tasks.get(spec["task"]).output_dim
-    return 4.0 * sequences * (spec["n_context"] + spec["n_queries"]) * width
-
-
-def training_bytes(spec: dict) -> float:
-    """Device memory of one run in training: its weights, optimiser state and activations, and its training set."""
-    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
-    return models.training_bytes(config, spec["batch_size"]) + dataset_bytes(spec, spec["train_batches"] * spec["batch_size"])
-
-
 def _test_sets(spec: dict, x_shifts) -> int:
     if spec["task"] == "real":
         from . import episodes  # scikit-learn, only for the real task
@@ -211,8 +140,8 @@ def check_resources(plan: Plan, config: dict) -> None:
     runs = plan.runs()
     if not runs:
         return
-    files = [(dataset_bytes(r.spec, r.spec["train_batches"] * r.spec["batch_size"]), r.train_data, r) for r in runs]
-    files += [(dataset_bytes(r.spec, r.spec["test_sequences"]) * _test_sets(r.spec, x_shifts), r.test_data(x_shifts), r) for r in runs]
+    files = [(data.dataset_bytes(r.spec, r.spec["train_batches"] * r.spec["batch_size"]), r.train_data, r) for r in runs]
+    files += [(data.dataset_bytes(r.spec, r.spec["test_sequences"]) * _test_sets(r.spec, x_shifts), r.test_data(x_shifts), r) for r in runs]
     size, path, _ = max(files, key=lambda item: item[0])
     if size > execution["data_budget_gb"] * 1e9:
         raise ConfigError(

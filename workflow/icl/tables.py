@@ -9,14 +9,15 @@ import pandas as pd
 
 from . import baselines, episodes, metrics, paper, scale, stats, tasks
 from .files import write_text
-from .plan import architecture
+from .runs import architecture
 
 TASKS = ("lr", "nlr", "mc")
 TRAINED_MODELS = ("softmax", "lsa")
 TABLES = {}
-# The columns that identify a run apart from its mask and seed: a prefix run and a causal run
-# that agree on all of them were trained on the same data and are compared pairwise.
-SETTING = ["task", "model", "attention", "variant", "n_layers", "width", "heads", "shared", "l2", "permute", "train_batches", "train_n_context"]
+# The columns that describe a setting in a table. Runs are paired on the setting column itself, the
+# hash of the whole config but mask and seed, so settings that these columns do not tell apart
+# (a sweep over the learning rate, say) are still compared each on its own, never averaged together.
+DESCRIBED = ["task", "model", "attention", "variant", "n_layers", "width", "heads", "shared", "l2", "permute", "train_batches", "train_n_context"]
 
 
 def table(name):
@@ -208,19 +209,24 @@ def _centre(values, task: str) -> float:
 def paired(errors: pd.DataFrame) -> pd.DataFrame:
     """Per setting and test set: causal/prefix error ratio over paired seeds, its 95% CI and a paired t-test on
     logs; `p_holm` corrects the p-values for testing every setting given here (Holm)."""
-    index = SETTING + ["test_set", "seed"]
+    index = ["setting", "test_set", "seed"]
     trained = errors[errors["model"].isin(TRAINED_MODELS)]
+    described = trained.drop_duplicates("setting").set_index("setting")[DESCRIBED]
     wide = trained.pivot_table(index=index, columns="mask", values="value").dropna(subset=["prefix", "causal"])
     records = []
-    for setting, rows in wide.groupby(level=index[:-1]):
+    for (setting, test_set), rows in wide.groupby(level=index[:-1], sort=False):
+        task = described.loc[setting, "task"]
+        records.append({"setting": setting, **described.loc[setting].to_dict(), "test_set": test_set})
         ratio, low, high, p_value = stats.paired_log_ratio(rows["causal"], rows["prefix"])
-        records.append(dict(zip(index[:-1], setting)) | dict(
-            seeds=len(rows), prefix_mean=_centre(rows["prefix"], setting[0]), causal_mean=_centre(rows["causal"], setting[0]),
+        records[-1] |= dict(
+            seeds=len(rows), prefix_mean=_centre(rows["prefix"], task), causal_mean=_centre(rows["causal"], task),
             ratio=ratio, ratio_ci_low=low, ratio_ci_high=high, causal_worse_seeds=int((rows["causal"] > rows["prefix"]).sum()),
             p_value=p_value,
-        ))
-    summary = pd.DataFrame(records)
-    return summary.assign(p_holm=stats.holm(summary["p_value"])) if len(summary) else summary
+        )
+    if not records:
+        return pd.DataFrame(records)
+    summary = pd.DataFrame(records).sort_values(DESCRIBED + ["test_set", "setting"], ignore_index=True)
+    return summary.assign(p_holm=stats.holm(summary["p_value"]))
 
 
 @table("paired_comparison")
@@ -229,17 +235,18 @@ def paired_comparison(frames, configs):
     summary = paired(errors)
     lines = [
         "# Paired comparison: causalLM error / prefixLM error, same data and seed", "",
-        "| task | test set | model | L2 | permute | train batches | train ICEs | seeds | prefix | causal | ratio [95% CI] | causal worse | p | p (Holm) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| setting | task | test set | model | L2 | permute | train batches | train ICEs | seeds | prefix | causal | ratio [95% CI] | causal worse | p | p (Holm) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in summary.iterrows():
         lines.append(
-            f"| {r['task']} | {r['test_set']} | {architecture(r)} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['train_n_context']} | {r['seeds']} "
+            f"| {r['setting']} | {r['task']} | {r['test_set']} | {architecture(r)} | {r['l2']} | {r['permute']} | {r['train_batches']} | {r['train_n_context']} | {r['seeds']} "
             f"| {_fmt(r['prefix_mean'], r['task'])} | {_fmt(r['causal_mean'], r['task'])} "
             f"| {r['ratio']:.2f} [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}] | {r['causal_worse_seeds']}/{r['seeds']} "
             f"| {r['p_value']:.2g} | {r['p_holm']:.2g} |"
         )
     note = (
+        "Setting: the hash of a run's whole config but its mask and seed; runs are paired within a setting. "
         "Ratio: geometric mean over seeds of causal/prefix test error (MSE for lr/nlr, error % for mc and real), with a "
         "95% t-interval on the log ratio; p: two-sided paired t-test of log errors across seeds; p (Holm): the same "
         f"corrected with Holm's step-down method for the {summary['p_value'].notna().sum()} settings tested in this table. "

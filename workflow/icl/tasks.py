@@ -1,6 +1,8 @@
 """In-context learning tasks: how x, the per-sequence weights and the labels are drawn, and how errors are scored.
 
-A task is a small class registered by name, so that config selects it; adding a task touches this file only.
+A task is a small class registered by name (TASKS), so that config selects it. Adding a task touches
+this file, the task enumeration of workflow/schemas/config.schema.yaml (tests/test_config.py checks
+that they agree) and icl.baselines.FOR_TASK, which names the classical learners drawn beside it.
 """
 
 from dataclasses import dataclass

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import solvers, tasks
+from . import runs, solvers, tasks
 from .masks import MASKS
 
 DIVERGED = 1e10  # an MSE above this is reported as +inf: the recursion has blown up
@@ -99,12 +99,13 @@ def _rows(identity: dict, **columns) -> pd.DataFrame:
     return frame
 
 
-def _identity(mask, model, seed, eta, d, n_layers, x_shift):
-    return dict(
-        run_key=f"theory-{model}-{mask}-eta{eta:g}-mu{x_shift:g}-seed{seed}", task="lr", model=model,
-        attention="linear", variant="none", mask=mask, n_layers=n_layers, width=d + 1, heads=1, shared=True, l2=False,
-        permute=False, train_batches=0, train_n_context=0, seed=seed, eta=eta, split="test", test_set="synthetic", x_shift=float(x_shift), step=0,
-    )
+def _identity(mask, model, seed, eta, d, n_layers, x_shift, task="lr"):
+    """The run columns of a constructed LSA or a stationary point, and the evaluation columns they share."""
+    described = {"task": task, "x_dim": d, "seed": seed, "x_shift": float(x_shift)}
+    return runs.identity(
+        described, model, run_key=f"theory-{model}-{mask}-eta{eta:g}-mu{x_shift:g}-seed{seed}", attention="linear",
+        mask=mask, n_layers=n_layers, width=d + 1, heads=1, shared=True, eta=eta,
+    ) | dict(split="test", test_set="synthetic", x_shift=float(x_shift), step=0)
 
 
 def depth_curves(settings: dict, etas, masks=MASKS) -> pd.DataFrame:
@@ -161,8 +162,8 @@ def on_test_prompts(test_sets, spec: dict, settings: dict, masks=("prefix", "cau
         with np.errstate(over="ignore", invalid="ignore"):
             deltas = recursion_deltas(x[:, :n], y[:, :n], x[:, n:], mask, eta, depth)
             query_mse = _mse(y[:, n:] + deltas[:, :, n:])  # the prediction is -delta_q
-        identity = _identity(mask, "lsa_constructed", spec["seed"], eta, spec["x_dim"], 0, test_set["x_shift"])
-        identity |= dict(run_key=f"{spec['task']}-{identity['run_key']}", task=spec["task"], test_set=test_set["test_set"])
+        identity = _identity(mask, "lsa_constructed", spec["seed"], eta, spec["x_dim"], 0, test_set["x_shift"], spec["task"])
+        identity |= dict(run_key=f"{spec['task']}-{identity['run_key']}", test_set=test_set["test_set"])
         layers = np.arange(1, depth + 1)
         frames.append(_rows(identity, n_context=n, layer=layers, metric="query_mse", value=query_mse).assign(n_layers=layers))
     return pd.concat(frames, ignore_index=True)

@@ -9,34 +9,19 @@ trajectory as it would alone (up to float rounding; tests/test_training.py shows
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import checked, data, masks, metrics, models, tasks
+from . import checked, data, masks, metrics, models, runs, store, tasks
 from .files import write_text
-from .plan import GROUP_KEYS, draw_seed, training_bytes
+from .runs import GROUP_KEYS, Run, resolve_device, tokens
 
 
 class DivergenceError(RuntimeError):
     """A run's loss, weights or optimiser state became NaN or infinite."""
-
-
-@dataclass
-class Member:
-    """One model of a group: its resolved config, key and where its files go."""
-
-    spec: dict
-    key: str
-    directory: Path
-    train_data: Path
-
-    @property
-    def seed(self) -> int:
-        return draw_seed(self.spec)
 
 
 def learning_rate(step: int, total: int, peak: float, warmup_fraction: float, from_zero: bool = False) -> float:
@@ -50,21 +35,6 @@ def learning_rate(step: int, total: int, peak: float, warmup_fraction: float, fr
         return peak * (step if from_zero else step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def tokens(x, y, n_context):
-    """ICE tokens [y; x] and query tokens [0; x]: [..., T, k + d]."""
-    labels = y.clone()
-    labels[..., n_context:, :] = 0
-    return torch.cat([labels, x], dim=-1)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("execution.device is cuda, but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def set_precision(precision: str) -> None:
@@ -126,7 +96,7 @@ def query_loss(prediction, target):
 class GroupTrainer:
     """K models of one shape and schedule, their data on the device, one AdamW over all of them."""
 
-    def __init__(self, members: list[Member], execution: dict):
+    def __init__(self, members: list[Run], execution: dict):
         self.members = members
         self.spec = members[0].spec
         output_dim = tasks.get(self.spec["task"]).output_dim
@@ -335,20 +305,22 @@ class GroupTrainer:
         return True
 
     def save_outputs(self):
-        """Each run's model.pt, curve.parquet and train.log; then its resume checkpoint goes."""
+        """Each run's curve.parquet, train.log and, last and read-only, model.pt (see icl.store); then its resume checkpoint goes."""
         self._check_finite("model.pt")
         for k, member in enumerate(self.members):
             state = self._state(k)
-            checked.save({"model": state["model"], "spec": member.spec, "key": member.key, "step": self.step}, member.directory / "model.pt")
-            metrics.write(curve_frame(member, state["curve"]), member.directory / "curve.parquet", member.spec)
+            metrics.write(curve_frame(member, state["curve"]), member.file("curve.parquet"), member.spec)
             last = state["curve"][-1]
             write_text(
-                member.directory / "train.log",
+                member.file("train.log"),
                 f"run {member.key}\nspec {json.dumps(member.spec, sort_keys=True)}\n"
                 f"trained {self.step} steps in a group of {len(self.members)} on {self.device} "
                 f"({self.seconds:.1f} s for the group)\nfinal loss {last['loss']:.6g}, train query MSE {last['query_mse']:.6g}\n",
             )
-            (member.directory / "resume.pt").unlink(missing_ok=True)
+            model = member.file(store.MODEL)
+            checked.save({"model": state["model"], "spec": member.spec, "key": member.key, "step": self.step}, model)
+            store.protect(model)
+            member.file("resume.pt").unlink(missing_ok=True)
 
 
 def checkpoint_is_finite(state: dict) -> bool:
@@ -361,27 +333,15 @@ def load_model(path) -> dict:
     """A trained run's model.pt: {"model": weights, "spec", "key", "step"}."""
     return checked.load(
         path, weights_only=False,
-        remedy=f"To rebuild it, delete it and rerun the same snakemake command, which retrains the run's group "
-        f"(or add `--forcerun {path}` after that command's targets).",
+        remedy="To retrain the run, delete its directory and rerun the snakemake command with `--forcerun` and its "
+        f"group's manifest (`grep -l {Path(path).parent.name.rsplit('-', 1)[-1]} results/groups/*/trained.json` names it); "
+        "that job trains only the runs missing from the store.",
     )
 
 
-def run_identity(spec: dict, key: str) -> dict:
-    """The run columns of the metrics schema for a trained run."""
-    return dict(
-        run_key=key, task=spec["task"], model=spec["model"],
-        attention="linear" if spec["model"] == "lsa" else spec["attention"],
-        variant="none" if spec["model"] == "lsa" else spec["variant"], mask=spec["mask"],
-        n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"], shared=spec["shared"],
-        l2=spec["l2"], permute=spec["permute"], train_batches=spec["train_batches"],
-        train_n_context=spec.get("train_n_context", spec["n_context"]), seed=spec["seed"],
-        eta=math.nan,
-    )
-
-
-def curve_frame(member: Member, curve: list) -> pd.DataFrame:
+def curve_frame(member: Run, curve: list) -> pd.DataFrame:
     rows = [
-        run_identity(member.spec, member.key) | dict(
+        runs.identity(member.spec) | dict(
             split="train", test_set="train", n_context=member.spec["n_context"], x_shift=0.0, layer=member.spec["n_layers"],
             step=row["step"], metric=metric, value=float(row[metric]),
         )
@@ -391,34 +351,53 @@ def curve_frame(member: Member, curve: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def models_per_pass(members: list[Member], budget_gb: float) -> int:
+def training_bytes(spec: dict) -> float:
+    """Device memory of one run in training: its weights, optimiser state and activations, and its training set."""
+    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
+    return models.training_bytes(config, spec["batch_size"]) + data.dataset_bytes(spec, spec["train_batches"] * spec["batch_size"])
+
+
+def models_per_pass(members: list[Run], budget_gb: float) -> int:
     """How many of the group's models fit the memory budget at once (at least one)."""
     per_model = training_bytes(members[0].spec)  # its training set counted as unshared, the worst case
     return max(1, int(budget_gb * 1e9 // per_model))
 
 
-def train_group(members: list[Member], execution: dict, progress: bool = True) -> list[GroupTrainer]:
-    """Train (or resume) a group and write every member's outputs.
+def train_group(members: list[Run], execution: dict, manifest=None, progress: bool = True) -> list[GroupTrainer]:
+    """Train the group's runs that are not in the store (icl.store), then write the group's manifest if given.
 
     A group larger than execution.memory_budget_gb allows is trained in several passes, each a
     batched computation of as many models as fit, rather than failing for lack of memory.
     """
-    if execution["threads"]:
-        torch.set_num_threads(execution["threads"])
-    size = models_per_pass(members, execution["memory_budget_gb"])
-    passes = [members[i : i + size] for i in range(0, len(members), size)]
-    if len(passes) > 1:
-        print(f"{len(members)} runs exceed the memory budget of {execution['memory_budget_gb']} GB: {len(passes)} passes of up to {size}")
+    missing = store.to_train(members)
+    for member in members:
+        print(f"{'training' if member in missing else 'stored  '} {member.key} {member.directory}")
+    print(f"{len(missing)} of the group's {len(members)} runs to train{' (forced)' if store.forced('train') else ''}")
     trainers = []
-    for chunk in passes:
-        trainer = GroupTrainer(chunk, execution)
-        if trainer.try_resume():
-            print(f"resumed {len(chunk)} runs at step {trainer.step}")
-        trainer.train(progress=progress)
-        trainer.save_outputs()
-        if trainer.device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(trainer.device)
-            print(f"peak device memory {peak / 1e9:.2f} GB, {peak / len(chunk) / 1e6:.1f} MB per model")
-            torch.cuda.reset_peak_memory_stats(trainer.device)
-        trainers.append(trainer)
+    if missing:
+        if execution["threads"]:
+            torch.set_num_threads(execution["threads"])
+        size = models_per_pass(missing, execution["memory_budget_gb"])
+        passes = [missing[i : i + size] for i in range(0, len(missing), size)]
+        if len(passes) > 1:
+            print(f"{len(missing)} runs exceed the memory budget of {execution['memory_budget_gb']} GB: {len(passes)} passes of up to {size}")
+        for chunk in passes:
+            trainers.append(_train_pass(chunk, execution, progress))
+    if manifest:
+        store.write_manifest(manifest, members, lambda run: [run.file(name) for name in store.TRAINING_FILES])
     return trainers
+
+
+def _train_pass(chunk: list[Run], execution: dict, progress: bool) -> GroupTrainer:
+    trainer = GroupTrainer(chunk, execution)
+    if trainer.try_resume():
+        print(f"resumed {len(chunk)} runs at step {trainer.step}")
+    for member in chunk:
+        store.forget(member)  # a model and metrics from before are stale from here on
+    trainer.train(progress=progress)
+    trainer.save_outputs()
+    if trainer.device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(trainer.device)
+        print(f"peak device memory {peak / 1e9:.2f} GB, {peak / len(chunk) / 1e6:.1f} MB per model")
+        torch.cuda.reset_peak_memory_stats(trainer.device)
+    return trainer

@@ -38,7 +38,7 @@ def _masks(members, n_visible, device):
 def evaluate_group(members, test_paths, execution: dict) -> None:
     if execution["threads"]:
         torch.set_num_threads(execution["threads"])
-    device = resolve_device(execution["device"])
+    device = resolve_device(execution)
     model, steps = load_group(members, device)
     spec = members[0].spec
     n, n_layers = spec["n_context"], spec["n_layers"]

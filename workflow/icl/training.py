@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import checked, data, masks, metrics, models, tasks
+from . import checked, data, gpus, masks, metrics, models, tasks
 from .files import write_text
 from .plan import GROUP_KEYS, draw_seed, training_bytes
 
@@ -59,12 +59,14 @@ def tokens(x, y, n_context):
     return torch.cat([labels, x], dim=-1)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(execution: dict) -> torch.device:
+    """The job's device: the CPU, or a GPU that the job claims for itself (icl.gpus)."""
+    name = execution["device"]
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("execution.device is cuda, but torch sees no CUDA device")
-    return torch.device(name)
+    return gpus.claim(execution) if name == "cuda" else torch.device(name)
 
 
 def set_precision(precision: str) -> None:
@@ -137,7 +139,7 @@ class GroupTrainer:
             if differing:
                 raise ValueError(f"run {member.key} differs from its group in {differing}")
         self.execution = execution
-        self.device = resolve_device(execution["device"])
+        self.device = resolve_device(execution)
         self.n_context = self.spec["n_context"]
         self.config = models.ModelConfig.from_spec(self.spec, output_dim)
         self.seeds = [m.seed for m in members]

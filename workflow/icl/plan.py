@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import models, tasks
 from .config import RUN_SECTIONS, ConfigError, origin, section_of, validate, validate_run
+from .names import architecture
 
 RESULTS = Path("results")
 
@@ -40,16 +41,6 @@ def draw_seed(spec: dict) -> int:
     config without the mask, so the prefix and causal runs of one setting and seed start from the
     same weights and see the same batches, paired in everything but the mask."""
     return int(stable_hash({k: v for k, v in spec.items() if k != "mask"}, length=15), 16)
-
-
-def architecture(spec: dict) -> str:
-    """Readable name of a run's model, e.g. softmax-rel-rbf-SL-24x128h2 for the released softmax
-    model with rbf logits, softmax-UL-24x128h2 for the standard one with dot logits, lsa-SL-24x128h2."""
-    softmax = spec["model"] == "softmax"
-    released = "-rel" if softmax and spec["variant"] == "released" else ""
-    logit = f"-{spec['attention']}" if softmax and spec["attention"] != "dot" else ""
-    layers = "SL" if spec["shared"] else "UL"
-    return f"{spec['model']}{released}{logit}-{layers}-{spec['n_layers']}x{spec['width']}h{spec['heads']}"
 
 
 @dataclass(frozen=True)

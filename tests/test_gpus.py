@@ -96,3 +96,26 @@ def test_under_slurm_each_job_keeps_its_claims_apart(monkeypatch):
     assert gpus.claims_directory() != first
     monkeypatch.delenv("SLURM_JOB_ID")
     assert first.parent == gpus.claims_directory()
+
+
+def test_a_training_or_evaluation_job_on_cuda_runs_on_the_gpu_it_claimed(tmp_path, monkeypatch):
+    import torch
+
+    from icl import training
+
+    current = []
+    monkeypatch.setattr(gpus, "_claimed", {})
+    monkeypatch.setattr(gpus, "claims_directory", lambda: tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,7")
+    held = start_job(tmp_path, devices=["3", "7"])  # another job holds the first GPU
+    try:
+        assert claimed(held) == 0
+        assert training.resolve_device({"device": "cuda", "jobs_per_gpu": 1}) == torch.device("cuda", 1)
+        assert current == [1]
+    finally:
+        held.stdin.close()
+        held.wait(timeout=30)
+    assert training.resolve_device({"device": "cpu", "jobs_per_gpu": 1}) == torch.device("cpu")

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from icl import config as icl_config
-from icl import data, models, plan, tasks
+from icl import data, models, names, plan, tasks
 from icl.training import GroupTrainer, Member, set_precision
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,7 +109,7 @@ def main():
             data.save(data.training_set(spec), dataset)
             model_config = models.ModelConfig.from_spec(spec, tasks.get("lr").output_dim)
             flops = models.training_flops(model_config, spec["batch_size"])
-            print(f"\n{layers}: {plan.architecture(spec)}, batch {spec['batch_size']}, {model_config.n_positions} positions, "
+            print(f"\n{layers}: {names.architecture(spec)}, batch {spec['batch_size']}, {model_config.n_positions} positions, "
                   f"{flops / 1e9:.2f} GFLOP per model-step, precision {args.precision}, compile {args.compile}")
             print(f"{'K':>6} {'model-steps/s':>14} {'ms/step':>9} {'peak GB':>8} {'MB/model':>9} {'% of peak':>10}")
             ks = args.ks or [1, 8] + [32 * 2**i for i in range(12) if 32 * 2**i <= args.max_k]

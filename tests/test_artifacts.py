@@ -160,7 +160,12 @@ def test_aggregate_figure_and_table_never_import_torch_or_scikit_learn(tmp_path)
     assert "torch" in imported_by([theory])
 
 
-def test_the_headline_metric_of_every_task_is_the_one_its_task_scores():
+def test_the_names_artifacts_show_are_those_of_what_the_pipeline_computes():
+    from icl import baselines, episodes
+
+    assert list(names.BASELINE_LABELS) == list(baselines.BASELINES)
+    assert set(names.BASELINES_FOR_TASK) == set(tasks.TASKS) == set(names.HEADLINE_METRIC)
+    assert list(names.TEST_SET_TITLES) == list(episodes.TEST_SETS)
     for name, task in tasks.TASKS.items():
         classification = issubclass(task, tasks.Classification)
         assert names.HEADLINE_METRIC[name] == ("query_error_pct" if classification else "query_mse"), name

@@ -6,6 +6,18 @@
 """
 
 import os
+import sys
+
+# The pipeline's package comes from this workflow's own source tree, for this file and (through
+# PYTHONPATH, which every job inherits) for every job's `python -m icl`: a job's environment needs
+# only the third-party packages (envs/), and no installed copy of the package can be stale.
+PACKAGE_SOURCE = os.path.join(workflow.basedir, "workflow")
+sys.path.insert(0, PACKAGE_SOURCE)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [PACKAGE_SOURCE, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != PACKAGE_SOURCE)]
+    )
+)
 
 from snakemake.utils import min_version
 
@@ -15,7 +27,7 @@ min_version("9.19.0")
 try:
     from icl import artifacts, captions, plan, run_lock, store
 except ImportError as error:
-    raise ImportError(f"{error}: install the pipeline's package first, with `pip install -e .`") from error
+    raise ImportError(f"{error}: install the pipeline's dependencies first, with `pip install -e .`") from error
 
 
 # The default config sits beside this file, so a run with --directory elsewhere still finds it.

@@ -12,6 +12,7 @@ the device-hours of the whole config's grid from the best rate of each architect
 """
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +21,8 @@ import torch
 import yaml
 
 from icl import config as icl_config
-from icl import data, models, plan, tasks
-from icl.training import GroupTrainer, Member, set_precision
+from icl import data, models, plan, runs, tasks
+from icl.training import GroupTrainer, set_precision
 
 REPO = Path(__file__).resolve().parents[1]
 # Released code (google-research/causallm_icl), one model per process, H200, paper architecture.
@@ -44,10 +45,14 @@ def base_spec(config: dict, shared: bool, precision: str) -> dict:
 
 
 def make_members(spec, k, directory, dataset):
+    """K runs that alternate prefix and causal, all trained on the one dataset file (linked to where each looks)."""
     members = []
     for i in range(k):
-        s = spec | {"seed": i, "mask": ("prefix", "causal")[i % 2]}
-        members.append(Member(spec=s, key=plan.stable_hash(s), directory=directory / str(i), train_data=dataset))
+        run = runs.Run.of(spec | {"seed": i, "mask": ("prefix", "causal")[i % 2]}, root=directory)
+        if not run.train_data.exists():
+            run.train_data.parent.mkdir(parents=True, exist_ok=True)
+            os.link(dataset, run.train_data)
+        members.append(run)
     return members
 
 
@@ -109,7 +114,7 @@ def main():
             data.save(data.training_set(spec), dataset)
             model_config = models.ModelConfig.from_spec(spec, tasks.get("lr").output_dim)
             flops = models.training_flops(model_config, spec["batch_size"])
-            print(f"\n{layers}: {plan.architecture(spec)}, batch {spec['batch_size']}, {model_config.n_positions} positions, "
+            print(f"\n{layers}: {runs.architecture(spec)}, batch {spec['batch_size']}, {model_config.n_positions} positions, "
                   f"{flops / 1e9:.2f} GFLOP per model-step, precision {args.precision}, compile {args.compile}")
             print(f"{'K':>6} {'model-steps/s':>14} {'ms/step':>9} {'peak GB':>8} {'MB/model':>9} {'% of peak':>10}")
             ks = args.ks or [1, 8] + [32 * 2**i for i in range(12) if 32 * 2**i <= args.max_k]

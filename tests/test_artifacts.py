@@ -1,11 +1,16 @@
 """Figures and tables say what the data show: the same intervals in both, Holm-corrected tests, Fig. 2 as the paper draws it."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_rgb
+from test_data import spec
 
-from icl import artifacts, figures, stats, tables
+from icl import artifacts, config, figures, metrics, names, stats, tables, tasks
 
 MSE_SEEDS = {"prefix": [0.002, 0.03, 0.4], "causal": [0.05, 0.2, 0.9]}  # skewed: an arithmetic interval goes below 0
 
@@ -119,3 +124,48 @@ def test_the_theory_table_reads_the_stationary_point_one_paper_step_either_side_
     lowest = summary[summary["quantity"].str.startswith("causal query MSE, lowest")].iloc[0]
     assert lowest["seed_min"] == pytest.approx(1e-4) and lowest["seed_max"] == pytest.approx(2e-4)  # depth 4 of 10^-layer x (seed + 1)
     assert "every 20 ICEs" in text
+
+
+# Runs pipeline commands in a fresh interpreter (this one has loaded torch) and lists the heavy modules it imported.
+HEAVY_IMPORTS = """
+import json, sys
+from icl import cli
+for argv in json.loads(sys.argv[1]):
+    cli.main(argv)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "sklearn"))))
+"""
+
+
+def imported_by(commands) -> list:
+    result = subprocess.run([sys.executable, "-c", HEAVY_IMPORTS, json.dumps(commands)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_aggregate_figure_and_table_never_import_torch_or_scikit_learn(tmp_path):
+    """They run where Snakemake runs, on a cluster's login node: they must stay light."""
+    run = tmp_path / "runs" / "one" / "metrics.parquet"
+    metrics.write(table1_frame(shifts=(0.0, 1.0)), run, spec())
+    table1 = tmp_path / "table1.parquet"
+    light = [
+        ["aggregate", str(run), "--sweep", "table1", "--evaluate", "{}", "--out", str(table1)],
+        ["table", "table1", "--metrics", f"table1={table1}", "--out", str(tmp_path / "table1.csv")],
+        ["figure", "ext_distribution_shift", "--metrics", f"table1={table1}", "--out", str(tmp_path / "shift.pdf")],
+    ]
+    assert imported_by(light) == []
+    assert all((tmp_path / name).stat().st_size > 0 for name in ("table1.csv", "table1.md", "shift.pdf", "shift.png"))
+    # The check can fail: a command that computes with tensors does import torch.
+    small = config.validate({"theory": {"sequences": 2, "queries": 2, "seeds": 1, "stationary_n": {"start": 4, "stop": 8, "step": 4}}})
+    theory = ["theory", "stationary", "--theory", json.dumps(small["theory"]), "--out", str(tmp_path / "theory.parquet")]
+    assert "torch" in imported_by([theory])
+
+
+def test_the_names_artifacts_show_are_those_of_what_the_pipeline_computes():
+    from icl import baselines, episodes
+
+    assert list(names.BASELINE_LABELS) == list(baselines.BASELINES)
+    assert set(names.BASELINES_FOR_TASK) == set(tasks.TASKS) == set(names.HEADLINE_METRIC)
+    assert list(names.TEST_SET_TITLES) == list(episodes.TEST_SETS)
+    for name, task in tasks.TASKS.items():
+        classification = issubclass(task, tasks.Classification)
+        assert names.HEADLINE_METRIC[name] == ("query_error_pct" if classification else "query_mse"), name

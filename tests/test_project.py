@@ -1,11 +1,17 @@
-"""The project's packaging: the conda environments agree with pyproject.toml."""
+"""The project's packaging: the conda environments agree with pyproject.toml and hold only third-party
+packages, and the workflow runs in an environment that has those but not the pipeline's package."""
 
 import ast
+import os
 import re
 import string
+import subprocess
+import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,11 +28,39 @@ def test_conda_environments_match_pyproject():
     wanted = dict(requirement(r) for r in project["dependencies"])
     python = project["requires-python"]
     for env_file, torch_name in (("icl.yaml", "pytorch-cpu"), ("icl-cuda.yaml", "pytorch-gpu")):
-        listed = [d for d in yaml.safe_load((REPO / "envs" / env_file).read_text())["dependencies"] if isinstance(d, str)]
-        env = dict(requirement(d) for d in listed if d != "pip")
+        listed = yaml.safe_load((REPO / "envs" / env_file).read_text())["dependencies"]
+        # No pip section: an environment file is copied before it is built, so a path in it would point elsewhere.
+        assert all(isinstance(d, str) for d in listed), env_file
+        env = dict(requirement(d) for d in listed)
         assert env.pop("python") == python, env_file
         assert env.pop(torch_name) == wanted["torch"], env_file
         assert env == {k: v for k, v in wanted.items() if k != "torch"}, env_file
+
+
+def test_jobs_run_in_an_environment_with_the_dependencies_but_not_the_package(tmp_path):
+    """What a conda environment of envs/ gives a job, as a plain venv: every dependency, but no `icl`."""
+    dependencies = Path(sysconfig.get_paths()["purelib"])
+    if (dependencies / "icl").is_dir():
+        pytest.skip(f"the package is installed into {dependencies} itself, so no environment here lacks it")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    # A .pth line adds the directory, but the .pth files in it (the editable install of `icl`) are not run.
+    (site / "dependencies.pth").write_text(f"{dependencies}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), env["PATH"]])  # every job's `python` is this environment's
+    python = str(venv / "bin" / "python")
+    unfound = subprocess.run([python, "-c", "import torch, snakemake; import icl"], env=env, capture_output=True, text=True)
+    assert "No module named 'icl'" in unfound.stderr, unfound.stderr
+
+    target = "results/tables/theory_values.csv"  # a job of each kind: two tensor steps, then a light one
+    result = subprocess.run(
+        [python, "-m", "snakemake", target, "--cores", "2", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path / "work"),
+         "--configfile", str(REPO / "tests" / "data" / "tiny.yaml")],
+        env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "work" / target).stat().st_size > 0
 
 
 def test_every_rule_names_an_environment():

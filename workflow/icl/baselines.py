@@ -19,9 +19,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from . import data, metrics, runs, solvers, tasks, theory
-
-RIDGE = 0.1
-KNN_K = 3
+from .names import BASELINES_FOR_TASK, KNN_K, RIDGE
 
 
 def _linear(fit):
@@ -73,15 +71,6 @@ BASELINES = {
     "knn": _knn,
     "logistic_regression": _logistic_regression,
 }
-LABELS = {
-    "least_squares": "Least squares",
-    "ridge": f"Ridge (lambda {RIDGE:g})",
-    "online_gd": "Online GD (causal limit)",
-    "knn": f"{KNN_K}-nearest neighbours",
-    "logistic_regression": "Logistic regression",
-}
-FOR_TASK = {"lr": ("least_squares", "ridge", "online_gd"), "real": ("knn", "logistic_regression", "least_squares")}
-FOR_TASK |= {"nlr": FOR_TASK["lr"], "mc": FOR_TASK["lr"]}
 
 
 def predict(name: str, x_context, y_context, x_query):
@@ -93,7 +82,7 @@ def predict(name: str, x_context, y_context, x_query):
 
 def _rows(task, test_set, n: int):
     x, y = test_set["x"].double(), test_set["y"].double()
-    for name in FOR_TASK[task.name]:
+    for name in BASELINES_FOR_TASK[task.name]:
         for visible in range(1, n + 1):
             prediction = predict(name, x[:, :visible], y[:, :visible], x[:, n:])
             for metric, errors in task.errors(prediction, y[:, n:]).items():
@@ -107,7 +96,7 @@ def evaluate(test_path, spec: dict, out_path) -> None:
     rows = [row for test_set in data.load(test_path)["sets"] for row in _rows(task, test_set, spec["n_context"])]
     frame = pd.DataFrame(rows)
     identities = pd.DataFrame([
-        runs.identity(spec, name, run_key=f"baseline-{name}-{spec['task']}-seed{spec['seed']}") for name in FOR_TASK[task.name]
+        runs.identity(spec, name, run_key=f"baseline-{name}-{spec['task']}-seed{spec['seed']}") for name in BASELINES_FOR_TASK[task.name]
     ])
     frame = frame.merge(identities, on="model", how="left").assign(split="test", layer=0, step=0)
     metrics.write(frame, out_path, spec)

@@ -13,6 +13,9 @@ from . import __version__
 
 # The environment variable through which the workflow hands the execution settings to its jobs.
 EXECUTION_VARIABLE = "ICL_EXECUTION"
+# The commands that compute with torch on the CPU. Train and evaluate set their own threads; aggregate,
+# figure and table never import torch, since they run where Snakemake runs (a cluster's login node).
+TENSOR_COMMANDS = ("theory", "data", "baselines")
 
 
 def _json(text):
@@ -193,7 +196,7 @@ def main(argv=None):
     if args.command in ("train", "evaluate") and args.execution is None:
         command_line.error(f"{args.command} needs --execution or the environment variable {EXECUTION_VARIABLE}")
     fault_drill()
-    if args.command not in ("train", "evaluate"):
+    if args.command in TENSOR_COMMANDS:
         import torch
 
         # Small tensor work: one thread is fastest, and extra threads stall when the cores are busy.

@@ -44,13 +44,7 @@ TEST_SETS = {
     "unseen_classes": (Pool("digits", (7, 8, 9)),),
     "iris": (Pool("iris", (0, 1, 2)),),
     "wine": (Pool("wine", (0, 1, 2)),),
-}
-TEST_SET_TITLES = {
-    "seen_classes": "seen classes, held-out samples",
-    "unseen_classes": "unseen classes (digits 7-9)",
-    "iris": "unseen dataset: iris",
-    "wine": "unseen dataset: wine",
-}
+}  # their titles in the figures and tables: icl.names.TEST_SET_TITLES
 
 
 @cache

@@ -50,7 +50,7 @@ def evaluate_runs(members, x_shifts, execution: dict) -> None:
     """Each run's metrics on its test file, written beside its model."""
     if execution["threads"]:
         torch.set_num_threads(execution["threads"])
-    device = resolve_device(execution["device"])
+    device = resolve_device(execution)
     model, steps = load_group(members, device)
     spec = members[0].spec
     n, n_layers = spec["n_context"], spec["n_layers"]

@@ -19,8 +19,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import baselines, episodes, metrics, paper, stats, tables  # noqa: E402
+from . import metrics, paper, stats, tables  # noqa: E402
 from .files import atomic_path  # noqa: E402
+from .names import BASELINE_LABELS, TEST_SET_TITLES  # noqa: E402
 
 MASK_PALETTE = {"prefix": "#1f77b4", "causal": "#d62728", "causal2": "#ff7f0e"}
 DEPTH_METRICS = {"query_mse": "query MSE", "ice_mse": "ICE MSE"}
@@ -198,7 +199,7 @@ def theory_eta_sweep(frames, configs, pdf_path):
     save(fig, pdf_path, caption)
 
 
-BASELINE_STYLE = dict(zip(baselines.BASELINES, [":", "-.", "--", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))], strict=True))
+BASELINE_STYLE = dict(zip(BASELINE_LABELS, [":", "-.", "--", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))], strict=True))
 
 
 def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, references=None, baseline_rows=None, baseline_x=None):
@@ -227,7 +228,7 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
                 curve = values.groupby(baseline_x)["value"].agg(centre) if baseline_x else centre(values["value"])
                 below = np.all(np.asarray(curve) < floor)
                 style = dict(color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name],
-                             label=f"{baselines.LABELS[name]} (< {floor:.0e})" if below else baselines.LABELS[name])
+                             label=f"{BASELINE_LABELS[name]} (< {floor:.0e})" if below else BASELINE_LABELS[name])
                 if baseline_x:
                     ax.plot(curve.index, np.maximum(curve.values, floor), **style)
                 else:
@@ -244,7 +245,7 @@ def _task_grid(rows, x, pdf_path, title, xlabel, caption, log_x=False, reference
 def _baselines(frame):
     """Each baseline's full-prompt test error per task and seed."""
     errors = tables.final_errors(frame)
-    return errors[errors["model"].isin(list(baselines.BASELINES))]
+    return errors[errors["model"].isin(list(BASELINE_LABELS))]
 
 
 @figure("fig3_probe_layers")
@@ -279,7 +280,7 @@ def ext_distribution_shift(frames, configs, pdf_path):
     shifts = sorted(frame["x_shift"].unique())
     errors = pd.concat([tables.final_errors(frame, x_shift=shift) for shift in shifts])
     rows = _trained(errors)
-    baseline_rows = errors[errors["model"].isin(list(baselines.BASELINES))]
+    baseline_rows = errors[errors["model"].isin(list(BASELINE_LABELS))]
     caption = (
         f"Table 1's models (trained on x ~ U(-1, 1)^d) tested on x shifted by mu_x, full prompt. {BAND_NOTE} Black: "
         "baselines on the same shifted prompts (least squares, ridge, online GD).\n" + tables.scale_note(configs)
@@ -378,7 +379,7 @@ def ext_trained_lsa(frames, configs, pdf_path):
     floor = min(trained["value"].min(), constructed["value"].min()) / 30  # exact least squares would squash the curves
     for name, rows in _baselines(frame).groupby("model"):
         level = centre(rows["value"])
-        label = baselines.LABELS[name] + (f" (< {floor:.0e})" if level < floor else "")
+        label = BASELINE_LABELS[name] + (f" (< {floor:.0e})" if level < floor else "")
         ax.axhline(max(level, floor), color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name], label=label)
     ax.set_xticks(depths, labels=[str(d) for d in depths])
     ax.set(xlabel="layers", ylabel="test query MSE", title="Trained linear self-attention against the constructed LSA (LR)")
@@ -397,17 +398,17 @@ def ext_real_data(frames, configs, pdf_path):
     frame = frames["real"]
     test = tables.read_out_errors(frame)
     test = test.assign(accuracy=100.0 - test["value"])
-    sets = [s for s in episodes.TEST_SET_TITLES if s in set(test["test_set"])]
+    sets = [s for s in TEST_SET_TITLES if s in set(test["test_set"])]
     fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.8), squeeze=False, sharey=True)
     for ax, test_set in zip(axes[0], sets):
         shown = test[test["test_set"] == test_set]
         sns.lineplot(_trained(shown), x="n_context", y="accuracy", hue="mask", style="layers", palette=MASK_PALETTE,
                      marker="o", markersize=4, ax=ax, legend=ax is axes[0][0], **PCT_BAND)
-        for name, rows in shown[shown["model"].isin(list(baselines.BASELINES))].groupby("model"):
+        for name, rows in shown[shown["model"].isin(list(BASELINE_LABELS))].groupby("model"):
             curve = rows.groupby("n_context")["accuracy"].mean()
-            ax.plot(curve.index, curve.values, color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name], label=baselines.LABELS[name])
+            ax.plot(curve.index, curve.values, color="k", linewidth=0.9, linestyle=BASELINE_STYLE[name], label=BASELINE_LABELS[name])
         ax.axhline(50.0, **REFERENCE)
-        ax.set(title=episodes.TEST_SET_TITLES[test_set], xlabel="ICEs", ylabel="query accuracy %")
+        ax.set(title=TEST_SET_TITLES[test_set], xlabel="ICEs", ylabel="query accuracy %")
     axes[0][0].legend(fontsize=6)
     for ax in axes[0][1:]:
         ax.legend().remove()

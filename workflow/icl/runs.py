@@ -6,8 +6,9 @@ whatever sweep, group or target asks for it, and its files live in a directory n
 A run's setting is the same hash without the mask and the seed: the prefix and causal runs of
 one setting, seed by seed, differ only in the mask and are compared pairwise.
 
-This module imports nothing else of the package, so every other module can import it. torch is
-imported only where a tensor is made, so the light steps (aggregate, figure, table) stay light.
+Every other module can import this one: it imports no other module of the package at its top
+(icl.gpus only when a job claims a device), and torch only where a tensor is made, so the light
+steps (aggregate, figure, table) stay light.
 """
 
 import hashlib
@@ -163,12 +164,18 @@ def tokens(x, y, n_context):
     return torch.cat([labels, x], dim=-1)
 
 
-def resolve_device(name: str):
-    """The torch device of execution.device: auto is CUDA where torch sees one, else the CPU."""
+def resolve_device(execution: dict):
+    """The job's device: the CPU, or a GPU that the job claims for itself (icl.gpus).
+
+    execution.device auto is CUDA where torch sees a GPU, else the CPU.
+    """
     import torch
 
+    from . import gpus
+
+    name = execution["device"]
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("execution.device is cuda, but torch sees no CUDA device")
-    return torch.device(name)
+    return gpus.claim(execution) if name == "cuda" else torch.device(name)

@@ -7,8 +7,9 @@ MSEs are summarised by their geometric mean and error % by its mean (icl.stats),
 import numpy as np
 import pandas as pd
 
-from . import baselines, episodes, metrics, paper, scale, stats, tasks
+from . import metrics, paper, scale, stats
 from .files import write_text
+from .names import BASELINE_LABELS, BASELINES_FOR_TASK, HEADLINE_METRIC, TEST_SET_TITLES
 from .runs import architecture
 
 TASKS = ("lr", "nlr", "mc")
@@ -29,7 +30,7 @@ def table(name):
 
 
 def headline_metric(task: str) -> str:
-    return "query_error_pct" if isinstance(tasks.get(task), tasks.Classification) else "query_mse"
+    return HEADLINE_METRIC[task]
 
 
 def is_mse(task: str) -> bool:
@@ -117,7 +118,7 @@ TABLE1_ROWS = {
     for shared in (True, False) for mask in ("prefix", "causal")
 }
 # Classical learners on the same test prompts (icl.baselines), listed under the models.
-BASELINE_ROWS = {baselines.LABELS[name]: dict(model=name) for name in baselines.FOR_TASK["lr"]}
+BASELINE_ROWS = {BASELINE_LABELS[name]: dict(model=name) for name in BASELINES_FOR_TASK["lr"]}
 
 
 @table("table1")
@@ -169,7 +170,7 @@ def real_data(frames, configs):
     """Accuracy with the full prompt on each real-data test set, and the paired causal/prefix error ratio."""
     errors = final_errors(frames["real"])
     rows = {name: dict(mask=sel["mask"], shared=sel["shared"]) for name, sel in TABLE1_ROWS.items()}
-    rows |= {baselines.LABELS[name]: dict(model=name) for name in baselines.FOR_TASK["real"]}
+    rows |= {BASELINE_LABELS[name]: dict(model=name) for name in BASELINES_FOR_TASK["real"]}
     records = []
     for test_set, chosen in errors.groupby("test_set", sort=False):
         for name, selection in rows.items():
@@ -180,8 +181,8 @@ def real_data(frames, configs):
             mean, low, high = stats.summarise(accuracy, log=False) if len(picked) else (np.nan,) * 3
             records.append(dict(row=name, test_set=test_set, accuracy=mean, ci_low=low, ci_high=high, seeds=len(picked)))
     summary = pd.DataFrame(records)
-    sets = [s for s in episodes.TEST_SET_TITLES if s in set(summary["test_set"])]
-    lines = ["# Real data: query accuracy % with the full prompt", "", "| | " + " | ".join(episodes.TEST_SET_TITLES[s] for s in sets) + " |",
+    sets = [s for s in TEST_SET_TITLES if s in set(summary["test_set"])]
+    lines = ["# Real data: query accuracy % with the full prompt", "", "| | " + " | ".join(TEST_SET_TITLES[s] for s in sets) + " |",
              "|---" * (1 + len(sets)) + "|"]
     for name, by_set in summary.groupby("row", sort=False):
         cells = []
@@ -195,7 +196,7 @@ def real_data(frames, configs):
               "(raw, and Holm-corrected over the settings listed here):", ""]
     for _, r in ratios.iterrows():
         lines.append(
-            f"- {'SL' if r['shared'] else 'UL'}, {episodes.TEST_SET_TITLES.get(r['test_set'], r['test_set'])}: {r['ratio']:.2f} "
+            f"- {'SL' if r['shared'] else 'UL'}, {TEST_SET_TITLES.get(r['test_set'], r['test_set'])}: {r['ratio']:.2f} "
             f"[{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}], {r['causal_worse_seeds']}/{r['seeds']}, p = {r['p_value']:.2g} (Holm {r['p_holm']:.2g})"
         )
     note = "Accuracy: mean [95% t-interval] over seeds; chance is 50%. " + scale_note(configs)

@@ -2,7 +2,8 @@
 
 A task is a small class registered by name (TASKS), so that config selects it. Adding a task touches
 this file, the task enumeration of workflow/schemas/config.schema.yaml (tests/test_config.py checks
-that they agree) and icl.baselines.FOR_TASK, which names the classical learners drawn beside it.
+that they agree) and icl.names (BASELINES_FOR_TASK, the classical learners drawn beside it, and HEADLINE_METRIC;
+tests/test_artifacts.py checks them against this registry).
 """
 
 from dataclasses import dataclass

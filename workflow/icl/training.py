@@ -107,7 +107,7 @@ class GroupTrainer:
             if differing:
                 raise ValueError(f"run {member.key} differs from its group in {differing}")
         self.execution = execution
-        self.device = resolve_device(execution["device"])
+        self.device = resolve_device(execution)
         self.n_context = self.spec["n_context"]
         self.config = models.ModelConfig.from_spec(self.spec, output_dim)
         self.seeds = [m.seed for m in members]

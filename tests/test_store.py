@@ -26,12 +26,26 @@ FIG6 = {"grid": {"task": ["lr"], "mask": ["prefix", "causal"], "train_batches": 
 
 
 def write_config(path: Path, sweeps: dict, **execution) -> Path:
-    """The tiny config with only these sweeps (a --configfile can add sweeps, not remove them)."""
+    """The tiny config with these sweeps; the pipeline reads config.yaml first, so its other sweeps stay planned."""
     tiny = yaml.safe_load(TINY.read_text())
     tiny["sweeps"] = sweeps
     tiny["execution"] |= execution
     path.write_text(yaml.safe_dump(tiny))
     return path
+
+
+def merged(base: dict, override: dict) -> dict:
+    """Snakemake's merge of config files: nested mappings key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def pipeline_plan(configfile):
+    """The plan the pipeline makes from config.yaml and then `configfile`."""
+    read = lambda path: yaml.safe_load(Path(path).read_text())
+    return plan.make_plan(config.validate(merged(read(REPO / "config.yaml"), read(configfile))))
 
 
 def snakemake(workdir, configfile, *args):
@@ -42,45 +56,45 @@ def snakemake(workdir, configfile, *args):
     return result.stdout + result.stderr
 
 
-def trained_keys(workdir, configfile, *args) -> list:
-    """Train what the config needs (--until train) and return the keys of the runs its train jobs trained."""
+def trained_keys(workdir, configfile, sweeps, *args) -> list:
+    """Train what the sweeps' metrics need (--until train) and return the keys of the runs the train jobs trained."""
     shutil.rmtree(workdir / "results" / "logs" / "train", ignore_errors=True)
-    snakemake(workdir, configfile, "--cores", "2", "--until", "train", *args)
+    targets = [f"results/metrics/{sweep}.parquet" for sweep in sweeps]
+    snakemake(workdir, configfile, *targets, "--cores", "2", "--until", "train", *args)
     logs = (workdir / "results" / "logs" / "train").glob("*.log")
     return [match for log in logs for match in re.findall(r"^training (\w+) ", log.read_text(), re.M)]
 
 
-def run_keys(configfile, sweep=None) -> set:
-    planned = plan.make_plan(config.load(configfile))
-    return {run.key for run in (planned.sweeps[sweep] if sweep else planned.runs())}
+def run_keys(configfile, *sweeps) -> set:
+    planned = pipeline_plan(configfile)
+    return {run.key for sweep in sweeps for run in planned.sweeps[sweep]}
 
 
 def test_adding_a_sweep_regrouping_or_changing_a_setting_retrains_only_new_runs(tmp_path):
     work = tmp_path / "work"
     first = write_config(tmp_path / "first.yaml", {"table1": TABLE1})
-    assert sorted(trained_keys(work, first)) == sorted(run_keys(first))
+    assert sorted(trained_keys(work, first, ["table1"])) == sorted(run_keys(first, "table1"))
 
     # a second sweep that shares the first one's runs: its groups differ, its shared runs are not retrained
     both = write_config(tmp_path / "both.yaml", {"table1": TABLE1, "fig6": FIG6})
-    new = run_keys(both) - run_keys(first)
-    assert len(new) == 4 and len(run_keys(both)) == 8
-    assert sorted(trained_keys(work, both)) == sorted(new)
+    new = run_keys(both, "table1", "fig6") - run_keys(first, "table1")
+    assert len(new) == 4 and len(run_keys(both, "table1", "fig6")) == 8
+    assert sorted(trained_keys(work, both, ["table1", "fig6"])) == sorted(new)
 
-    # the same runs in groups of one: eight new train jobs, none of which trains
+    # the same runs in groups of one: a new train job per run, none of which trains
     regrouped = write_config(tmp_path / "regrouped.yaml", {"table1": TABLE1, "fig6": FIG6}, group_size=1)
-    assert trained_keys(work, regrouped) == []
+    assert trained_keys(work, regrouped, ["table1", "fig6"]) == []
     assert len(list((work / "results" / "logs" / "train").glob("*.log"))) == 8
 
     # a changed training setting in one sweep: exactly the runs it changes are trained
     faster = {**FIG6, "variants": [SHARED_L2[0] | {"learning_rate": 2e-3}]}
     changed = write_config(tmp_path / "changed.yaml", {"table1": TABLE1, "fig6": faster})
-    assert sorted(trained_keys(work, changed)) == sorted(run_keys(changed) - run_keys(both) - run_keys(first))
-    assert len(run_keys(changed, "fig6") - run_keys(both)) == 8
+    assert len(run_keys(changed, "fig6") - run_keys(both, "fig6")) == 8
+    assert sorted(trained_keys(work, changed, ["table1", "fig6"])) == sorted(run_keys(changed, "fig6"))
 
-    # on purpose: --forcerun train retrains the runs of the targets' groups, and the stored models stay read-only
-    forced = trained_keys(work, changed, "--forcerun", "train")
-    assert sorted(forced) == sorted(run_keys(changed))
-    for run in plan.make_plan(config.load(changed)).runs():
+    # on purpose: --forcerun train retrains the runs of the targets' groups; stored models are read-only
+    assert sorted(trained_keys(work, changed, ["table1"], "--forcerun", "train")) == sorted(run_keys(changed, "table1"))
+    for run in pipeline_plan(changed).sweeps["table1"]:
         assert (work / run.file(store.MODEL)).stat().st_mode & 0o222 == 0
 
 

@@ -25,7 +25,7 @@ from snakemake.utils import min_version
 min_version("9.19.0")
 
 try:
-    from icl import artifacts, captions, plan, run_lock, store
+    from icl import artifacts, benchmarks, captions, plan, run_lock, store
 except ImportError as error:
     raise ImportError(f"{error}: install the pipeline's dependencies first, with `pip install -e .`") from error
 
@@ -60,6 +60,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/artifacts.smk"
+include: "rules/benchmarks.smk"
 
 
 # Light steps run where Snakemake runs, also under a cluster executor.
@@ -68,9 +69,11 @@ localrules:
     aggregate,
     figure,
     table,
+    benchmarks,
 
 
 rule all:
     default_target: True
     input:
         [str(path) for artifact in artifacts.available(config) for path in artifact.outputs],
+        "results/benchmarks/summary.csv",

@@ -11,6 +11,8 @@ rule aggregate:
         sweep="|".join(map(re.escape, config["sweeps"])) or "^$",
     log:
         "results/logs/aggregate/{sweep}.log",
+    benchmark:
+        "results/benchmarks/aggregate/{sweep}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:

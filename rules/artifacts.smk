@@ -20,6 +20,8 @@ rule figure:
         caption=lambda wildcards: captions.caption(wildcards.name, config),
     log:
         "results/logs/figures/{name}.log",
+    benchmark:
+        "results/benchmarks/figures/{name}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:
@@ -44,6 +46,8 @@ rule table:
         caption=lambda wildcards: captions.caption(wildcards.name, config),
     log:
         "results/logs/tables/{name}.log",
+    benchmark:
+        "results/benchmarks/tables/{name}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:

@@ -38,3 +38,17 @@ def artifact_metrics(wildcards):
 def named_paths(wildcards, input):
     """NAME=PATH for each metrics table, one shell word each."""
     return [f"{name}={path}" for name, path in input.items()]
+
+
+def benchmark_records(wildcards):
+    """The benchmark record of every job of the full run (each rule's benchmark record mirrors its log)."""
+    x_shifts = config["evaluate"]["x_shifts"]
+    data_files = set(TRAIN_DATA) | set(TEST_DATA)
+    for sweep in config["sweeps"]:
+        inputs = PLAN.aggregate_inputs(sweep, x_shifts)
+        data_files |= set(inputs["baselines"]) | set(inputs["constructed_lsa"])
+    logs = [f"results/logs/theory_{kind}.log" for kind in ("depth", "stationary")]
+    logs += [f"results/logs/{stage}/{group.name}.log" for group in PLAN.groups for stage in ("train", "evaluate")]
+    logs += [f"results/logs/aggregate/{sweep}.log" for sweep in config["sweeps"]]
+    logs += [f"results/logs/{artifact.kind}s/{artifact.name}.log" for artifact in artifacts.available(config)]
+    return sorted(str(benchmarks.record_path(path)) for path in [*data_files, *logs])

@@ -9,6 +9,8 @@ rule train_data:
         spec=lambda wildcards, output: json_arg(TRAIN_DATA[output[0]]),
     log:
         "results/logs/data/{task}/{dataset}/train-b{batches}.log",
+    benchmark:
+        "results/benchmarks/data/{task}/{dataset}/train-b{batches}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:
@@ -27,6 +29,8 @@ rule test_data:
         x_shifts=[str(shift) for shift in config["evaluate"]["x_shifts"]] or ["0"],
     log:
         "results/logs/data/{task}/{dataset}/test-{hash}.log",
+    benchmark:
+        "results/benchmarks/data/{task}/{dataset}/test-{hash}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:
@@ -46,6 +50,8 @@ rule baselines:
         spec=lambda wildcards, input: json_arg(TEST_DATA[input[0]]),
     log:
         "results/logs/data/{task}/{dataset}/baselines-{hash}.log",
+    benchmark:
+        "results/benchmarks/data/{task}/{dataset}/baselines-{hash}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:

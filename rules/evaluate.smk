@@ -12,6 +12,8 @@ rule evaluate:
         x_shifts=json_arg(config["evaluate"]["x_shifts"]),
     log:
         "results/logs/evaluate/{group}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{group}.tsv",
     threads: max(1, config["execution"]["threads"])
     resources:
         gpu=GPUS_PER_JOB,

@@ -8,6 +8,8 @@ rule theory:
         theory=json_arg(config["theory"]),
     log:
         "results/logs/theory_{kind}.log",
+    benchmark:
+        "results/benchmarks/theory_{kind}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:
@@ -27,6 +29,8 @@ rule constructed_lsa_on_test:
         theory=json_arg(config["theory"]),
     log:
         "results/logs/data/lr/{dataset}/lsa-constructed-{hash}.log",
+    benchmark:
+        "results/benchmarks/data/lr/{dataset}/lsa-constructed-{hash}.tsv",
     conda:
         "../envs/icl.yaml"
     shell:

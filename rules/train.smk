@@ -17,6 +17,8 @@ rule train:
         runs=lambda wildcards: json_arg([run.spec for run in PLAN.group(wildcards.group).runs]),
     log:
         "results/logs/train/{group}.log",
+    benchmark:
+        "results/benchmarks/train/{group}.tsv",
     threads: max(1, config["execution"]["threads"])
     resources:
         gpu=GPUS_PER_JOB,

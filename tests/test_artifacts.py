@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,3 +170,27 @@ def test_the_names_artifacts_show_are_those_of_what_the_pipeline_computes():
     for name, task in tasks.TASKS.items():
         classification = issubclass(task, tasks.Classification)
         assert names.HEADLINE_METRIC[name] == ("query_error_pct" if classification else "query_mse"), name
+
+
+def test_the_benchmark_summary_has_a_row_per_job_and_a_total_per_stage(tmp_path, monkeypatch):
+    from icl import benchmarks
+
+    monkeypatch.chdir(tmp_path)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    records = {
+        "results/benchmarks/train/g_0.tsv": "12.5\t0:00:12\t300.0\t1\t1\t1\t0\t0\t95.0\t11.9\n",
+        "results/benchmarks/train/g_1.tsv": "7.5\t0:00:07\t500.0\t1\t1\t1\t0\t0\t90.0\t6.0\n",
+        "results/benchmarks/theory_depth.tsv": "2.0\t0:00:02\t100.0\t1\t1\t1\t0\t0\t99.0\t2.0\n",
+    }
+    for path, row in records.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(header + row)
+    benchmarks.write(list(records), "results/benchmarks/summary.csv")
+    table = pd.read_csv("results/benchmarks/summary.csv")
+    totals = table[table["job"] == "(all jobs)"].set_index("stage")
+    assert totals.loc["train", "seconds"] == 20.0 and totals.loc["train", "max_rss_mb"] == 500.0
+    assert totals.loc["theory", "seconds"] == 2.0
+    jobs = table[table["job"] != "(all jobs)"]
+    assert sorted(jobs["job"]) == ["theory_depth", "train/g_0", "train/g_1"]
+    assert benchmarks.record_path("results/logs/train/g_0.log") == Path("results/benchmarks/train/g_0.tsv")
+    assert benchmarks.record_path("results/data/lr/s/test-ab.pt") == Path("results/benchmarks/data/lr/s/test-ab.tsv")

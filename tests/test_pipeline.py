@@ -28,9 +28,10 @@ def snakemake(workdir, *args, check=True):
 
 
 # What a rerun may write differently: the job logs, each run's train.log, which records the
-# training's wall-clock seconds, and the run lock, which names the process that held it.
+# training's wall-clock seconds, the jobs' benchmark records, and the run lock, which names the
+# process that held it.
 # Everything else under results/ must come out byte for byte.
-TIMED_FILES = ("results/logs/*", "results/runs/*/train.log", "results/.run.lock")
+TIMED_FILES = ("results/logs/*", "results/runs/*/train.log", "results/benchmarks/*", "results/.run.lock")
 
 
 def reproducible_files(workdir) -> dict:
@@ -147,7 +148,7 @@ def test_the_report_holds_every_artifact_with_its_caption(finished):
         assert artifact.name in html, artifact.name
     assert "Scale: softmax (released variant, rbf attention) models, 2 layers, width 16" in html  # the trained artifacts' caption states the tiny scale
     assert "paper" in html
-
+    assert "summary.csv" in html  # every job's runtime and memory
 
 def test_baselines_are_scored_on_the_models_test_prompts(finished):
     tiny = plan.make_plan(config.load(TINY))

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from icl import benchmarks
+
 REPO = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": ("pytorch-cpu", "pytorch-gpu")}
 
@@ -63,10 +65,14 @@ def test_jobs_run_in_an_environment_with_the_dependencies_but_not_the_package(tm
     assert (tmp_path / "work" / target).stat().st_size > 0
 
 
-def test_every_rule_names_an_environment():
+def test_every_rule_names_an_environment_and_records_a_benchmark():
     for rules in (REPO / "rules").glob("*.smk"):
         text = rules.read_text()
-        assert text.count("conda:") == len(re.findall(r"^\s*rule\b", text, re.M)), rules
+        count = len(re.findall(r"^\s*rule\b", text, re.M))
+        assert len(re.findall(r"^\s+conda:$", text, re.M)) == count, rules
+        assert len(re.findall(r"^\s+benchmark:$", text, re.M)) == count, rules
+        for log, record in re.findall(r'log:\n\s+f?"(results/logs/[^"]+)",\n\s+benchmark:\n\s+"([^"]+)"', text):
+            assert record == str(benchmarks.record_path(log)), (rules, log)  # the list of every job's record assumes it
 
 
 def shell_commands():

@@ -110,6 +110,12 @@ def cmd_aggregate(args):
     metrics.write(frame, args.out, {"sweep": args.sweep, "specs": specs, "evaluate": args.evaluate})
 
 
+def cmd_benchmarks(args):
+    from . import benchmarks
+
+    benchmarks.write(args.records, args.out)
+
+
 def _frames(named_paths):
     from . import metrics
 
@@ -180,6 +186,11 @@ def parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--evaluate", type=_json, required=True, help="the config's evaluate section, as JSON")
     aggregate.add_argument("--out", type=Path, required=True)
     aggregate.set_defaults(func=cmd_aggregate)
+
+    bench = sub.add_parser("benchmarks", help="every job's runtime and memory in one table")
+    bench.add_argument("records", type=Path, nargs="+", help="the jobs' benchmark TSV files")
+    bench.add_argument("--out", type=Path, required=True, help="the summary CSV")
+    bench.set_defaults(func=cmd_benchmarks)
 
     for name, func in (("figure", cmd_figure), ("table", cmd_table)):
         command = sub.add_parser(name, help=f"draw one {name} artifact")

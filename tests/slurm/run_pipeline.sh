@@ -26,7 +26,11 @@
 #    c) the drill marker exists;
 #    d) nothing half-written under the results dir (*.tmp*, *.part*, ...),
 #       no snakemake "incomplete" records, and a dry run (same profile,
-#       config and extra args) has nothing to do.
+#       config and extra args) has nothing to do;
+#    e) every job ran in the partition of its rule: train and evaluate jobs in
+#       "gpu", every other in "cpu" (the rule from the job's Slurm log folder,
+#       .snakemake/slurm_logs/rule_<rule>/ or group_<group>/, the partition
+#       from the completion log).
 # 4. slurm_down.sh always runs (trap), also on failure or Ctrl-C.
 #
 # Environment knobs:
@@ -146,6 +150,19 @@ leftovers="$( [[ -d $WORK/$RESULTS ]] && find "$WORK/$RESULTS" \( -name '*.tmp*'
 incomplete="$( [[ -d $WORK/.snakemake/incomplete ]] && find "$WORK/.snakemake/incomplete" -type f | head -5 || true)"
 n_results="$( [[ -d $WORK/$RESULTS ]] && find "$WORK/$RESULTS" -type f | wc -l || echo 0)"
 
+# (e) Each Slurm job's rule, from its log folder, against the partition Slurm ran it in.
+partition_of() { sed -n "s/^JobId=$1 .* Partition=\([^ ]*\) .*/\1/p" "$JOBCOMP" | head -1; }
+misplaced=""; gpu_jobs=0; cpu_jobs=0
+while IFS= read -r slurm_log; do
+    folder="${slurm_log#"$WORK/.snakemake/slurm_logs/"}"; folder="${folder%%/*}"
+    id="$(basename "$slurm_log" .log)"
+    want=cpu
+    [[ $folder == rule_train || $folder == rule_evaluate ]] && want=gpu
+    got="$(partition_of "$id")"
+    [[ $got == "$want" ]] || misplaced+="$folder job $id ran in '${got:-?}', not $want"$'\n'
+    if [[ $want == gpu ]]; then gpu_jobs=$((gpu_jobs + 1)); else cpu_jobs=$((cpu_jobs + 1)); fi
+done < <(find "$WORK/.snakemake/slurm_logs" -name '*.log' 2>/dev/null)
+
 dry_rc=1
 if [[ $rc == 0 ]]; then
     (cd "$WORK" && timeout -s KILL 300 snakemake "$@" -n --workflow-profile profiles/slurm_ci \
@@ -174,6 +191,9 @@ check "(d) $RESULTS/ has files ($n_results) and no half-written leftovers" \
 [[ -z $leftovers ]] || echo "$leftovers" | sed 's/^/        /'
 check "(d) no snakemake incomplete-output records" "$([[ -z $incomplete ]]; echo $?)"
 check "(d) dry run afterwards: nothing to be done" "$dry_rc"
+check "(e) every job in its rule's partition ($gpu_jobs in gpu, $cpu_jobs in cpu)" \
+      "$([[ $gpu_jobs -gt 0 && $cpu_jobs -gt 0 && -z $misplaced ]]; echo $?)"
+[[ -z $misplaced ]] || echo "$misplaced" | sed 's/^/        /' 
 if ((fails)); then
     echo "RESULT: FAIL ($fails check(s)); see $LOG and $ICL_SLURM_STATE/log/"
     exit 1

@@ -140,7 +140,11 @@ NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=$CPUS Sockets=$SOCKETS
 # Reject at submit time (sbatch error -> snakemake fails fast) what the node can
 # never run, instead of pending forever with Reason=PartitionConfig.
 EnforcePartLimits=ALL
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE MaxCPUsPerNode=$CPUS State=UP
+# Two partitions, as on a cluster with CPU and GPU nodes: the profile sends data, theory and
+# baseline jobs to cpu and training and evaluation to gpu. On this one node both hold the one
+# fake GPU; run_pipeline.sh checks which partition each job ran in.
+PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE MaxCPUsPerNode=$CPUS State=UP
+PartitionName=gpu Nodes=$NODE MaxTime=INFINITE MaxCPUsPerNode=$CPUS State=UP
 EOF
 
 # One fake GPU. File= is mandatory (else the node goes INVAL); /dev/null works.

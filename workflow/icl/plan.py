@@ -1,9 +1,10 @@
-"""Expand the config's sweeps into runs, datasets and training groups, with stable keys and readable paths.
+"""Expand the config's sweeps into runs, datasets and training groups.
 
-A run is one trained model: a flat, fully resolved config (the data, model and train sections with
-a sweep's overrides) plus a seed. Its key is a hash of that config, so a run that two sweeps ask
-for is trained once. A group is the runs that one job trains together as one batched computation:
-runs of the same shape and schedule that may differ in mask, seed, data, task or regulariser.
+A run (icl.runs) is one trained model, keyed by a hash of its resolved config, so a run that two
+sweeps ask for is one run. A group is the runs that one train job trains together as one batched
+computation: runs of the same shape and schedule, wanted by the same set of sweeps, that may differ
+in mask, seed, data, task or regulariser. Groups only decide how work is batched: a run is trained
+once whatever group it falls in, since each job trains only the runs not yet in the store (icl.store).
 """
 
 import itertools

@@ -22,6 +22,7 @@ def compiled(function, mode: str, device: torch.device):
         import torch._inductor.config as inductor
 
         # The vectorised tanh of inductor's CPU code is several times slower than 2 / (1 + exp(-2x)) - 1,
-        # and the released model's GELU is the tanh approximation.
-        inductor.cpp.use_decompose_tanh = True
+        # and the released model's GELU is the tanh approximation (the switch exists from torch 2.8).
+        if hasattr(inductor.cpp, "use_decompose_tanh"):
+            inductor.cpp.use_decompose_tanh = True
     return torch.compile(function, mode=mode)

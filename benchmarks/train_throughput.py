@@ -9,7 +9,7 @@ By default it trains groups of execution.group_size models of the default config
 masks, on a small synthetic training set), and prints for SL and UL the model-steps/s (the best of
 --repeats timed blocks of --steps steps after --warmup steps), per core on a CPU, their ratio to the
 released code, the matmul GFLOP/s beside this device's own fp32 matmul peak (one large matmul,
-measured here), and on a GPU the peak memory per model. `--baseline` times the released code's way
+measured here), and on a GPU the peak memory per model; then the device-hours of the config's grid. `--baseline` times the released code's way
 of training: one model per process, eager. `--paper` uses the paper's architecture (configs/paper.yaml).
 """
 
@@ -80,8 +80,10 @@ def matmul_peak(device: torch.device, precision: str = "fp32", size: int = 2048)
 
 
 def measure(trainer: GroupTrainer, steps: int, warmup: int, repeats: int) -> dict:
-    """Model-steps/s (best of `repeats` blocks of `steps` steps), seconds per step, the seconds until
-    the first step was done (compilation included) and the peak device memory (nan on a CPU)."""
+    """Model-steps/s (best of `repeats` blocks of `steps` steps), the same per second of this process's
+    CPU time (which other processes on a shared machine disturb less than wall time), seconds per
+    step, the seconds until the first step was done (compilation included) and the peak device
+    memory (nan on a CPU)."""
     device, k = trainer.device, len(trainer.members)
     set_precision(trainer.spec["precision"])
     if device.type == "cuda":
@@ -91,15 +93,16 @@ def measure(trainer: GroupTrainer, steps: int, warmup: int, repeats: int) -> dic
         trainer.train_step()
     synchronize(device)
     first = time.perf_counter() - start
-    seconds = float("inf")
+    seconds = cpu_seconds = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(steps):
             trainer.train_step()
         synchronize(device)
         seconds = min(seconds, (time.perf_counter() - start) / steps)
+        cpu_seconds = min(cpu_seconds, (time.process_time() - cpu_start) / steps)
     memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else float("nan")
-    return {"rate": k / seconds, "seconds": seconds, "warmup_seconds": first, "memory": memory}
+    return {"rate": k / seconds, "cpu_rate": k / cpu_seconds, "seconds": seconds, "warmup_seconds": first, "memory": memory}
 
 
 def main():
@@ -127,10 +130,13 @@ def main():
     peak = matmul_peak(device)
     on_cpu = device.type == "cpu"
     per = f"/core ({args.threads} thread{'s' * (args.threads > 1)})" if on_cpu else ""
+    if on_cpu:
+        print("per CPU-s: model-steps per second of this process's CPU time, per thread")
     print(f"{'paper' if args.paper else 'default'} architecture on {device}, precision {args.precision}, compile {compile_mode}"
           + (" (released-style baseline: one model per process, eager)" if args.baseline else ""))
     print(f"fp32 matmul peak of this device: {peak / 1e9 / (args.threads if on_cpu else 1):.1f} GFLOP/s{per}, one {2048 if on_cpu else 8192}^2 matmul")
 
+    best = {}  # layers -> the best model-steps/s of the device (all threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for layers in (["SL", "UL"] if args.layers == "both" else [args.layers]):
@@ -142,7 +148,8 @@ def main():
             print(f"\n{layers}: {plan.architecture(spec)}, batch {spec['batch_size']}, {model_config.n_positions} positions, "
                   f"{flops / 1e9:.3f} GFLOP per model-step (matmuls)")
             print(f"{'K':>6} {'model-steps/s' + per:>24} {'x released':>11} {'GFLOP/s' + per:>18} {'% of peak':>10} "
-                  f"{'ms/step':>9} {'warm-up s':>10} {'MB/model':>9}")
+                  f"{'ms/step':>9} {'warm-up s':>10} {'MB/model':>9} {'per CPU-s':>10}")
+            best[layers] = 0.0
             for k in ks:
                 trainer = GroupTrainer(make_members(spec, k, tmp / layers, dataset), execution)
                 try:
@@ -153,9 +160,11 @@ def main():
                 rate = result["rate"] / (args.threads if on_cpu else 1)
                 released = RELEASED_PER_CORE[layers] if on_cpu and not args.paper else RELEASED_H200[layers]
                 gflops = rate * flops / 1e9
+                best[layers] = max(best[layers], result["rate"])
                 print(f"{k:>6} {rate:>24.1f} {rate / released:>10.2f}x {gflops:>18.1f} "
                       f"{100 * gflops * 1e9 / (peak / (args.threads if on_cpu else 1)):>9.0f}% "
-                      f"{1000 * result['seconds']:>9.2f} {result['warmup_seconds']:>10.1f} {result['memory'] / k / 1e6:>9.1f}")
+                      f"{1000 * result['seconds']:>9.2f} {result['warmup_seconds']:>10.1f} "
+                      + (f"{'-':>9} {result['cpu_rate'] / args.threads:>10.1f}" if on_cpu else f"{result['memory'] / k / 1e6:>9.1f} {'-':>10}"))
                 del trainer
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
@@ -165,6 +174,15 @@ def main():
     else:
         print(f"\nx released: against the released code on an H200 at the paper's architecture "
               f"({RELEASED_H200['SL']} SL, {RELEASED_H200['UL']} UL model-steps/s)")
+
+    grid = plan.make_plan(config)
+    total = {"SL": 0, "UL": 0}
+    for run in grid.runs():
+        total["SL" if run.spec["shared"] else "UL"] += run.spec["steps"]
+    hours = sum(total[layers] / best[layers] for layers in best if best[layers]) / 3600
+    print(f"grid of {'configs/paper.yaml' if args.paper else 'config.yaml'}: {len(grid.runs())} runs, {total['SL']:.3g} SL and "
+          f"{total['UL']:.3g} UL model-steps: {hours:.2f} device-hours at the rates above"
+          + ("" if set(best) == {"SL", "UL"} else " (measured layer types only)"))
 
 
 if __name__ == "__main__":

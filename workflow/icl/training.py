@@ -160,11 +160,11 @@ class GroupTrainer:
         )
         self.step = 0
         self.curve = []
-        self.loss_fn, self.optimizer_step = self._loss, self.optimizer.step
+        self.loss_fn, self.optimizer_step = self._loss, self._optimizer_step
         if compile_mode != "off":
             self.loss_fn = compiling.compiled(self._loss, compile_mode, self.device)
         if compile_optimizer:
-            self.optimizer_step = compiling.compiled(self.optimizer.step, compile_mode, self.device)
+            self.optimizer_step = compiling.compiled(self._optimizer_step, compile_mode, self.device)
 
     def _load_data(self):
         """Unique training sets on the device, and each model's index into them."""
@@ -221,6 +221,9 @@ class GroupTrainer:
             loss = query + self.l2_weight * ice
         probe = query_loss(probes[:, :, :, n:], y[:, :, n:]).sum(0)
         return loss + probe, query
+
+    def _optimizer_step(self):
+        self.optimizer.step()
 
     def train_step(self):
         """One optimiser step of every model; returns the per-model losses and query MSEs, on the device."""

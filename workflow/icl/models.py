@@ -135,8 +135,10 @@ class ReleasedSelfAttention(nn.Module):
         logits = q @ key.transpose(-1, -2)
         if self.rbf:  # q.k - (||q||^2 + ||k||^2) / 2 = -||q - k||^2 / 2
             logits = logits - 0.5 * ((q**2).sum(-1)[..., :, None] + (key**2).sum(-1)[..., None, :])
-        logits = logits.masked_fill(~mask[:, None, None], torch.finfo(logits.dtype).min)
-        y = torch.softmax(logits, dim=-1) @ v
+        # Adding 0 or the most negative float gives the very numbers of masked_fill, in one pass
+        # over a mask-sized tensor rather than a backward pass over the logits too.
+        bias = torch.zeros(mask.shape, dtype=logits.dtype, device=logits.device).masked_fill(~mask, torch.finfo(logits.dtype).min)
+        y = torch.softmax(logits + bias[:, None, None], dim=-1) @ v
         return self.out(y.transpose(2, 3).reshape(k, b, t, self.features))
 
 

@@ -3,12 +3,13 @@
     snakemake --cores all                                   # default, CPU-sized config, every artifact
     snakemake --cores all --configfile configs/paper.yaml   # the paper's scale, on a GPU
     snakemake --cores 2 results/figures/fig2.pdf           # one artifact and only what it needs
+    snakemake --cores all lm_artifacts --configfile configs/lm.yaml   # the language-model study only
 """
 
 import os
 
 try:
-    from icl import artifacts, captions, plan, run_lock
+    from icl import artifacts, captions, lm_plan, plan, run_lock
 except ImportError as error:
     raise ImportError(f"{error}: install the pipeline's package first, with `pip install -e .`") from error
 
@@ -40,6 +41,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/artifacts.smk"
+include: "rules/lm.smk"
 
 
 # Light steps run where Snakemake runs, also under a cluster executor.

@@ -1,8 +1,8 @@
 """The study's artifacts (figures and tables): which metrics tables each reads, and where it is written.
 
 Metrics tables are results/metrics/{name}.parquet: `theory_depth` and `theory_stationary` from the
-constructed LSA, and one per sweep of trained runs. An artifact is built only if the config has
-every sweep it reads.
+constructed LSA, one per sweep of trained runs, and `lm` for the language-model study (config section
+lm, schema metrics.LM_SCHEMA). An artifact is built only if the config has every sweep it reads.
 """
 
 from dataclasses import dataclass
@@ -11,6 +11,8 @@ from pathlib import Path
 RESULTS = Path("results")
 THEORY_TABLES = ("theory_depth", "theory_stationary")
 EVERY_SWEEP = "*"  # an input that stands for every sweep in the config
+LM_TABLE = "lm"  # the language-model study's metrics, present when the config has an lm section
+LM_ARTIFACTS = ("ext_lm_icl", "ext_lm_table", "ext_lm_size")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ ARTIFACTS = {
         Artifact("ext_real_data", "figure", ("real",), "Beyond the paper: in-context classification of real data against the number of ICEs"),
         Artifact("ext_real_data_table", "table", ("real",), "Beyond the paper: real-data accuracy per test set, with paired comparisons"),
         Artifact("paired_comparison", "table", (EVERY_SWEEP,), "causal / prefix error ratio per seed, with paired tests"),
+        Artifact("ext_lm_icl", "figure", (LM_TABLE,), "Beyond the paper: few-shot accuracy of language models pretrained on a GINC corpus against the number of examples"),
+        Artifact("ext_lm_table", "table", (LM_TABLE,), "Beyond the paper: GINC few-shot accuracy of prefix and causal pretraining, with paired differences"),
+        Artifact("ext_lm_size", "figure", (LM_TABLE,), "Beyond the paper: the prefix - causal GINC accuracy gap against model size"),
     )
 }
 
@@ -64,8 +69,8 @@ def inputs(artifact: Artifact, config: dict) -> list[str]:
 
 
 def available(config: dict) -> list[Artifact]:
-    """The artifacts whose every input exists for this config (theory tables always do)."""
-    have = set(THEORY_TABLES) | set(config["sweeps"])
+    """The artifacts whose every input exists for this config (theory tables always do; lm with an lm section)."""
+    have = set(THEORY_TABLES) | set(config["sweeps"]) | ({LM_TABLE} if "lm" in config else set())
     return [a for a in ARTIFACTS.values() if inputs(a, config) and set(inputs(a, config)) <= have]
 
 

@@ -1,7 +1,7 @@
 """Report captions (reStructuredText): what an artifact shows, the scale it ran at, and what the paper says."""
 
-from . import paper, plan, scale
-from .artifacts import get, inputs
+from . import lm_plan, paper, plan, scale
+from .artifacts import LM_ARTIFACTS, get, inputs
 
 
 def _mmlu_gaps(family: str) -> str:
@@ -37,7 +37,13 @@ PAPER_SAYS = {
     "ext_real_data": "Not in the paper, which tests real data only with large pretrained models (T5, PaLM).",
     "ext_real_data_table": "Not in the paper, which tests real data only with large pretrained models (T5, PaLM).",
     "paired_comparison": "The paper reports no seeds or intervals; this table is ours alone.",
+    **dict.fromkeys(LM_ARTIFACTS, (
+        "Not in the paper, which compares prefix and causal pretraining of large models by re-pretraining T5 decoders on C4 and "
+        "FLAN-finetuning them (5-shot MMLU, 3-shot BBH); this is a toy stand-in on the GINC corpus of Xie et al. (ICLR 2022). "
+        f"The paper's T5 MMLU gap (prefix - causal, points) per size: {_mmlu_gaps('T5')}."
+    )),
 }
+LM_INTERVALS = "Accuracy %: mean with a 95% t-interval over seeds; differences: mean of the per-seed paired differences with a 95% t-interval"
 INTERVALS = (
     "MSEs are the geometric mean with a 95% t-interval on log errors over seeds, error % the mean with a 95% t-interval"
 )
@@ -59,6 +65,10 @@ def trained_scale(artifact, config: dict) -> str:
 def caption(name: str, config: dict) -> str:
     artifact = get(name)
     theory = artifact.inputs[0].startswith("theory")
-    scale_text = theory_scale(config["theory"]) if theory else trained_scale(artifact, config)
+    if name in LM_ARTIFACTS:
+        scale_text = lm_plan.describe(config["lm"])
+    else:
+        scale_text = theory_scale(config["theory"]) if theory else trained_scale(artifact, config)
     paper_text = PAPER_SAYS.get(name, "The paper's values are in the table's paper column, beside ours.")
-    return f"**{artifact.title}.**\n\nScale: {scale_text}. {INTERVALS}.\n\n{paper_text}\n"
+    intervals = LM_INTERVALS if name in LM_ARTIFACTS else INTERVALS
+    return f"**{artifact.title}.**\n\nScale: {scale_text}. {intervals}.\n\n{paper_text}\n"

@@ -77,7 +77,7 @@ def validate(config: dict, root: str = "config") -> dict:
     """Fill in defaults and check `config` in place; raise ConfigError naming the first bad key."""
     _check(_Validator(schema()), config, root)
     if "lm" in config:
-        _check_lm(config["lm"], root)
+        _check_lm(config, root)
     for name, sweep in config["sweeps"].items():
         for key in list(sweep["grid"]) + [k for variant in sweep["variants"] for k in variant]:
             if key not in run_keys():
@@ -88,8 +88,11 @@ def validate(config: dict, root: str = "config") -> dict:
     return config
 
 
-def _check_lm(lm: dict, root: str) -> None:
-    """What the schema cannot say about the lm section: sizes that fit together."""
+def _check_lm(config: dict, root: str) -> None:
+    """What the schema cannot say about the lm section: sizes that fit together, and a metrics name of its own."""
+    lm = config["lm"]
+    if "lm" in config["sweeps"]:
+        raise ConfigError(f"{root}.sweeps.lm: the name lm belongs to the lm section's metrics; rename the sweep", keys=("sweeps", "lm"))
     for index, size in enumerate(lm["sizes"]):
         if size["width"] % size["heads"]:
             raise ConfigError(f"{root}.lm.sizes[{index}].heads = {size['heads']} must divide width = {size['width']}",

@@ -57,3 +57,16 @@ def groups(lm: dict) -> list[Group]:
 
 def group(lm: dict, name: str) -> Group:
     return next(g for g in groups(lm) if g.name == name)
+
+
+def describe(lm: dict) -> str:
+    """The study's scale in words, for captions and table notes."""
+    c, p, t = lm["corpus"], lm["prompts"], lm["train"]
+    sizes = ", ".join(f"{s['n_layers']}x{s['width']}" for s in lm["sizes"])
+    return (
+        f"GINC corpus of {c['n_entities']} entities x {c['n_properties']} properties, vocabulary {c['vocab_size']}, "
+        f"{c['n_concepts']} pretraining and {c['n_heldout_concepts']} held-out concepts, {c['documents']} documents of "
+        f"{c['document_length']} tokens; decoder-only models (layers x width) {sizes}, context {lm['context']}; "
+        f"{t['steps']} steps of {t['batch_size']} windows ({t['steps'] * t['batch_size'] * lm['context'] / 1e6:.2g}M tokens "
+        f"per model), learning rate {t['learning_rate']:g}; {lm['seeds']} seeds; {p['prompts']} prompts per split, k and L"
+    )

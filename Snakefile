@@ -50,9 +50,16 @@ localrules:
     aggregate,
     figure,
     table,
+    lm_artifacts,
 
 
 rule all:
     default_target: True
     input:
         [str(path) for artifact in artifacts.available(config) for path in artifact.outputs],
+
+
+# The language-model study's artifacts alone (empty without an lm section).
+rule lm_artifacts:
+    input:
+        [str(path) for artifact in artifacts.available(config) if artifact.name in artifacts.LM_ARTIFACTS for path in artifact.outputs],

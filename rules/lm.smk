@@ -8,7 +8,6 @@ if "lm" in config:
 
     localrules:
         aggregate_lm,
-        lm_artifacts,
 
     rule ginc:
         """The pretraining documents and the few-shot prompt sets, with their Bayes-optimal predictions."""
@@ -87,8 +86,3 @@ if "lm" in config:
             "../envs/icl.yaml"
         shell:
             "python -m icl aggregate-lm {input.metrics:q} --prompts {input.prompts:q} --lm {params.lm:q} --out {output:q} > {log:q} 2>&1"
-
-    rule lm_artifacts:
-        """The study's figures and table only: snakemake lm_artifacts --configfile configs/lm.yaml."""
-        input:
-            [str(path) for artifact in artifacts.available(config) if artifact.name in artifacts.LM_ARTIFACTS for path in artifact.outputs],

@@ -11,7 +11,6 @@ from pathlib import Path
 from .plan import stable_hash
 
 RESULTS = Path("results")
-CORPUS_KEYS = ("n_entities", "n_properties", "vocab_size", "n_concepts", "n_heldout_concepts", "documents", "document_length", "seed")
 
 
 def ginc_spec(lm: dict) -> dict:

@@ -500,12 +500,15 @@ def ext_lm_size(frames, configs, pdf_path):
                     ax.errorbar(rows["parameters"], rows["difference"], yerr=np.nan_to_num(np.array(error, dtype=float)), capsize=3,
                                 color=palette[k], label=f"{comparison}, k = {k}", markersize=4, **style)
             ax.set_xscale("log")
-            ax.set(title=f"{split.replace('_', ' ')}, L = {length}", xlabel="parameters per model", ylabel="accuracy difference (points)")
+            sizes = differences.drop_duplicates("parameters").sort_values("parameters")
+            ax.set_xticks(sizes["parameters"], labels=[f"{r.n_layers}x{r.width}\n{r.parameters / 1e3:.0f}k" for r in sizes.itertuples()])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.set(title=f"{split.replace('_', ' ')}, L = {length}", xlabel="model (layers x width, parameters)", ylabel="accuracy difference (points)")
     axes[0][0].legend(fontsize=6)
     caption = (
-        "Paired accuracy difference, prefix minus causal pretraining (prefix models read the prompt as their prefix), against "
-        "model size, at k examples; above 0, prefix is better. Points: mean of the per-seed differences (same initial weights "
-        "and training windows); bars: 95% t-interval.\n" + tables.lm_note(configs)
+        "Paired accuracy difference against model size at k examples: prefix minus causal (solid) and prefix_full minus causal "
+        "(dashed), prefix models reading the prompt as their prefix; above 0, the prefix objective is better. Points: mean of the "
+        "per-seed differences (same initial weights and training windows); bars: 95% t-interval.\n" + tables.lm_note(configs)
     )
     save(fig, pdf_path, caption)
 

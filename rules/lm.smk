@@ -17,7 +17,7 @@ if "lm" in config:
         params:
             spec=json_arg(lm_plan.ginc_spec(config["lm"])),
         log:
-            str(GINC / "ginc.log").replace("results/", "results/logs/", 1),
+            f"results/logs/lm/{GINC.name}.log",
         conda:
             "../envs/icl.yaml"
         shell:

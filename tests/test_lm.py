@@ -95,3 +95,21 @@ def test_attention_takes_a_mask_per_sequence():
     out = attention(h, per_sequence)
     assert torch.allclose(out[:, 0], attention(h, per_model)[:, 0], atol=1e-6)
     assert not torch.allclose(out[:, 1], attention(h, per_model)[:, 1], atol=1e-4)
+
+
+def test_with_one_layer_prefix_full_is_the_causal_objective():
+    """A suffix position and the last prefix position see the same tokens under both masks, and one layer reads
+    nothing else, so prefix_full's targets and logits are causal's: the same loss. With two layers they differ."""
+    tokens = torch.randint(11, (1, 5, 12), generator=torch.Generator().manual_seed(4))
+    split = torch.tensor([1, 3, 6, 9, 11])
+    losses = {}
+    for n_layers in (1, 2):
+        m = lm.LanguageModel(1, lm.LMConfig(vocab_size=11, context=12, n_layers=n_layers, width=16, heads=2, ffn_width=32))
+        lm.initialise(m, [0])
+        with torch.no_grad():
+            for parameter in m.parameters():
+                parameter.mul_(20)  # far from uniform attention, so that what a position sees matters
+        for objective in ("causal", "prefix_full"):
+            losses[n_layers, objective] = lm.loss(m, tokens, [(mask[None], t[None]) for mask, t in lm.passes(objective, split, 12)]).item()
+    assert losses[1, "prefix_full"] == pytest.approx(losses[1, "causal"], rel=1e-6)
+    assert abs(losses[2, "prefix_full"] - losses[2, "causal"]) > 1e-3

@@ -37,7 +37,11 @@ REBUILD = "To rebuild it, delete it and rerun the same snakemake command."
 
 
 def generator(spec: dict, purpose: str) -> np.random.Generator:
-    """A numpy generator seeded by a hash of the corpus spec and what it draws, the same on every machine."""
+    """A numpy generator seeded by a hash of the spec and what it draws, the same on every machine.
+
+    The spec holds the corpus and the prompt settings together, so changing the prompt settings also draws a new family
+    and corpus.
+    """
     digest = hashlib.sha256(json.dumps([spec, purpose], sort_keys=True).encode()).hexdigest()
     return np.random.default_rng(int(digest[:16], 16))
 

@@ -15,6 +15,7 @@ Objectives (token t is predicted from position t - 1; a split s in 1..T-1 is dra
 Each model's loss is the mean cross-entropy over its targets in the batch.
 """
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +62,7 @@ class LanguageModel(nn.Module):
         return self.head(self.ln_out(h))
 
 
+@functools.cache  # builds a model to count: once per shape
 def parameters(config: LMConfig) -> int:
     """Parameters of one model."""
     return sum(p[0].numel() for p in LanguageModel(1, config).parameters())

@@ -3,6 +3,7 @@
     snakemake --cores all                                   # default, CPU-sized config, every artifact
     snakemake --cores all --configfile configs/paper.yaml   # the paper's scale, on a GPU
     snakemake --cores 2 results/figures/fig2.pdf           # one artifact and only what it needs
+    snakemake --cores all lm_artifacts --configfile configs/lm.yaml   # the language-model study only
 """
 
 import os
@@ -25,7 +26,7 @@ from snakemake.utils import min_version
 min_version("9.19.0")
 
 try:
-    from icl import artifacts, benchmarks, captions, plan, run_lock, store
+    from icl import artifacts, benchmarks, captions, lm_plan, plan, run_lock, store
 except ImportError as error:
     raise ImportError(f"{error}: install the pipeline's dependencies first, with `pip install -e .`") from error
 
@@ -61,6 +62,7 @@ include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/artifacts.smk"
 include: "rules/benchmarks.smk"
+include: "rules/lm.smk"
 
 
 # Light steps run where Snakemake runs, also under a cluster executor.
@@ -70,6 +72,7 @@ localrules:
     figure,
     table,
     benchmarks,
+    lm_artifacts,
 
 
 rule all:
@@ -77,3 +80,9 @@ rule all:
     input:
         [str(path) for artifact in artifacts.available(config) for path in artifact.outputs],
         "results/benchmarks/summary.csv",
+
+
+# The language-model study's artifacts alone (empty without an lm section).
+rule lm_artifacts:
+    input:
+        [str(path) for artifact in artifacts.available(config) if artifact.name in artifacts.LM_ARTIFACTS for path in artifact.outputs],

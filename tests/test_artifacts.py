@@ -194,3 +194,25 @@ def test_the_benchmark_summary_has_a_row_per_job_and_a_total_per_stage(tmp_path,
     assert sorted(jobs["job"]) == ["theory_depth", "train/g_0", "train/g_1"]
     assert benchmarks.record_path("results/logs/train/g_0.log") == Path("results/benchmarks/train/g_0.tsv")
     assert benchmarks.record_path("results/data/lr/s/test-ab.pt") == Path("results/benchmarks/data/lr/s/test-ab.tsv")
+
+
+def lm_rows(reads_values: dict, k=4) -> pd.DataFrame:
+    """Accuracy rows of one 2x16 size, one setting, per (objective, evaluation mask) and seed."""
+    rows = []
+    for (objective, evaluation_mask), values in reads_values.items():
+        for seed, value in enumerate(values):
+            rows.append(dict(run_key=f"{objective}/seed{seed}", objective=objective, evaluation_mask=evaluation_mask, n_layers=2, width=16,
+                             heads=2, parameters=1000, seed=seed, split="in_distribution", k=k, example_length=3, step=10,
+                             metric="accuracy_pct", value=value))
+    return pd.DataFrame(rows)
+
+
+def test_the_lm_gap_is_the_paired_difference_per_seed():
+    causal, prefix = [50.0, 60.0, 70.0], [55.0, 61.0, 80.0]
+    frame = lm_rows({("causal", "causal"): causal, ("prefix", "prefix"): prefix, ("prefix", "causal"): causal})
+    gaps = tables.lm_paired(frame).set_index("comparison")
+    mean, low, high, p_value = stats.paired_difference(prefix, causal)
+    assert gaps.loc["prefix - causal", "difference"] == pytest.approx(np.mean([5.0, 1.0, 10.0])) == pytest.approx(mean)
+    assert (gaps.loc["prefix - causal", "ci_low"], gaps.loc["prefix - causal", "ci_high"]) == pytest.approx((low, high))
+    assert gaps.loc["prefix - causal", "better_seeds"] == 3
+    assert np.isnan(gaps.loc["prefix, read causally - causal", "p_value"])  # identical: no test

@@ -1,5 +1,6 @@
 """A bad config stops with a message naming the key, the value and what is allowed, before any job runs."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,24 @@ def test_the_schema_allows_exactly_what_the_registries_implement():
     assert properties["model"]["enum"] == list(models.MODELS)
     assert properties["variant"]["enum"] == list(models.VARIANTS)
     assert properties["attention"]["enum"] == list(models.ATTENTIONS)
+
+
+def _with_lm(**lm):
+    return {"lm": lm}
+
+
+@pytest.mark.parametrize(("lm", "message"), [
+    ({"sizes": [{"n_layers": 2, "width": 30, "heads": 4}]}, "config.lm.sizes[0].heads = 4 must divide width = 30"),
+    ({"context": 40}, "config.lm.context = 40 is shorter than the longest prompt, 100 tokens"),
+    ({"corpus": {"document_length": 64}}, "config.lm.corpus.document_length = 64 is shorter than lm.context = 128"),
+    ({"objectives": ["causal", "t5"]}, "config.lm.objectives.1 = 't5' is not allowed"),
+])
+def test_bad_lm_settings_name_the_key(lm, message):
+    with pytest.raises(config.ConfigError, match=re.escape(message)):
+        config.validate(_with_lm(**lm))
+
+
+def test_lm_section_is_absent_by_default_and_filled_when_present():
+    assert "lm" not in config.validate({})
+    filled = config.validate(_with_lm())["lm"]
+    assert filled["objectives"] == ["causal", "prefix", "prefix_full"] and filled["corpus"]["vocab_size"] == 50

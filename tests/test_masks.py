@@ -210,3 +210,33 @@ def test_weight_rows_sum_as_the_step_averages(n, q):
         else:
             expected = ones
         assert torch.allclose(rows[:n], expected, rtol=1e-12, atol=0)
+
+
+# --- the language model's prefix-LM mask, one split per sequence ---
+
+
+def sees_lm(split: int, j: int, i: int) -> bool:
+    """T5's prefix LM: a prefix token sees the whole prefix and nothing else; a suffix token sees every token up to itself."""
+    if j < split:
+        return i < split
+    return i <= j
+
+
+@PROPERTY
+@given(length=st.integers(1, 12), splits=st.lists(st.integers(0, 12), min_size=1, max_size=4))
+def test_prefix_lm_mask_entry_by_entry(length, splits):
+    splits = [min(s, length) for s in splits]
+    sees = masks.prefix_lm(torch.tensor(splits), length)
+    assert sees.shape == (len(splits), length, length) and sees.dtype == torch.bool
+    for b, split in enumerate(splits):
+        for j in range(length):
+            for i in range(length):
+                assert bool(sees[b, j, i]) == sees_lm(split, j, i), (split, j, i)
+
+
+def test_prefix_lm_mask_prefix_sees_later_prefix_and_suffix_never_sees_later():
+    sees = masks.prefix_lm(torch.tensor([3, 0, 5]), 5)
+    assert sees[0, 0, 2] and not sees[0, 0, 3]  # a prefix token sees a later prefix token, not the suffix
+    assert sees[0, 3, 2] and not sees[0, 3, 4]  # a suffix token sees the prefix, never a later token
+    assert torch.equal(sees[1], torch.ones(5, 5, dtype=torch.bool).tril())  # split 0: causal
+    assert sees[2].all()  # split T: bidirectional

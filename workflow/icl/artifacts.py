@@ -1,8 +1,8 @@
 """The study's artifacts (figures and tables): which metrics tables each reads, and where it is written.
 
 Metrics tables are results/metrics/{name}.parquet: `theory_depth` and `theory_stationary` from the
-constructed LSA, and one per sweep of trained runs. An artifact is built only if the config has
-every sweep it reads.
+constructed LSA, one per sweep of trained runs, and `lm` for the language-model study (config section
+lm, schema metrics.LM_SCHEMA). An artifact is built only if the config has every sweep it reads.
 """
 
 from dataclasses import dataclass
@@ -13,6 +13,8 @@ from . import paper
 RESULTS = Path("results")
 THEORY_TABLES = ("theory_depth", "theory_stationary")
 EVERY_SWEEP = "*"  # an input that stands for every sweep in the config
+LM_TABLE = "lm"  # the language-model study's metrics, present when the config has an lm section
+LM_ARTIFACTS = ("ext_lm_icl", "ext_lm_table", "ext_lm_size")
 NOT_IN_PAPER_REAL = "Not in the paper, which tests real data only with large pretrained models (T5, PaLM)."
 
 
@@ -20,6 +22,13 @@ def _mmlu_gaps(family: str) -> str:
     """The paper's prefix - causal MMLU gap per model size, e.g. 'Base 0.8, Large 5.1, XL 9.0'."""
     return ", ".join(f"{size} {prefix - causal:.1f}" for size, (prefix, causal) in paper.LARGE_MODEL_MMLU[family].items())
 
+
+
+LM_PAPER = (
+    "Not in the paper, which compares prefix and causal pretraining of large models by re-pretraining T5 decoders on C4 and "
+    "FLAN-finetuning them (5-shot MMLU, 3-shot BBH); this is a toy stand-in on the GINC corpus of Xie et al. (ICLR 2022). "
+    f"The paper's T5 MMLU gap (prefix - causal, points) per size: {_mmlu_gaps('T5')}."
+)
 
 @dataclass(frozen=True)
 class Artifact:
@@ -79,6 +88,9 @@ ARTIFACTS = {
         Artifact("ext_real_data_table", "table", ("real",), "Beyond the paper: real-data accuracy per test set, with paired comparisons", NOT_IN_PAPER_REAL),
         Artifact("paired_comparison", "table", (EVERY_SWEEP,), "causal / prefix error ratio per seed, with paired tests",
                  "The paper reports no seeds or intervals; this table is ours alone."),
+        Artifact("ext_lm_icl", "figure", (LM_TABLE,), "Beyond the paper: few-shot accuracy of language models pretrained on a GINC corpus against the number of examples", LM_PAPER),
+        Artifact("ext_lm_table", "table", (LM_TABLE,), "Beyond the paper: GINC few-shot accuracy of prefix and causal pretraining, with paired differences", LM_PAPER),
+        Artifact("ext_lm_size", "figure", (LM_TABLE,), "Beyond the paper: the prefix - causal GINC accuracy gap against model size", LM_PAPER),
     )
 }
 
@@ -93,8 +105,8 @@ def inputs(artifact: Artifact, config: dict) -> list[str]:
 
 
 def available(config: dict) -> list[Artifact]:
-    """The artifacts whose every input exists for this config (theory tables always do)."""
-    have = set(THEORY_TABLES) | set(config["sweeps"])
+    """The artifacts whose every input exists for this config (theory tables always do; lm with an lm section)."""
+    have = set(THEORY_TABLES) | set(config["sweeps"]) | ({LM_TABLE} if "lm" in config else set())
     return [a for a in ARTIFACTS.values() if inputs(a, config) and set(inputs(a, config)) <= have]
 
 

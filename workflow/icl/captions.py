@@ -1,9 +1,9 @@
 """Report captions (reStructuredText): what an artifact shows, the scale it ran at, and what the paper says."""
 
-from . import plan, scale
-from .artifacts import get, inputs
+from . import lm_plan, plan, scale
+from .artifacts import LM_ARTIFACTS, get, inputs
 
-
+LM_INTERVALS = "Accuracy %: mean with a 95% t-interval over seeds; differences: mean of the per-seed paired differences with a 95% t-interval"
 INTERVALS = (
     "MSEs are the geometric mean with a 95% t-interval on log errors over seeds, error % the mean with a 95% t-interval"
 )
@@ -25,5 +25,9 @@ def trained_scale(artifact, config: dict) -> str:
 def caption(name: str, config: dict) -> str:
     artifact = get(name)
     theory = artifact.inputs[0].startswith("theory")
-    scale_text = theory_scale(config["theory"]) if theory else trained_scale(artifact, config)
-    return f"**{artifact.title}.**\n\nScale: {scale_text}. {INTERVALS}.\n\n{artifact.paper}\n"
+    if name in LM_ARTIFACTS:
+        scale_text = lm_plan.describe(config["lm"])
+    else:
+        scale_text = theory_scale(config["theory"]) if theory else trained_scale(artifact, config)
+    intervals = LM_INTERVALS if name in LM_ARTIFACTS else INTERVALS
+    return f"**{artifact.title}.**\n\nScale: {scale_text}. {intervals}.\n\n{artifact.paper}\n"

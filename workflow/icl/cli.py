@@ -116,6 +116,43 @@ def cmd_benchmarks(args):
     benchmarks.write(args.records, args.out)
 
 
+def cmd_ginc(args):
+    from threadpoolctl import threadpool_limits
+
+    from . import ginc
+
+    with threadpool_limits(1):  # small matrices: BLAS threads only contend
+        ginc.save(ginc.corpus_file(args.spec), args.corpus)
+        ginc.save(ginc.prompts_file(args.spec), args.prompts)
+
+
+def _lm_group(record):
+    from .lm_plan import Group
+
+    return Group(name=record["name"], spec=record["spec"])
+
+
+def cmd_train_lm(args):
+    from . import lm_training
+
+    lm_training.train(_lm_group(args.group), args.corpus, args.execution, progress=not args.quiet)
+
+
+def cmd_evaluate_lm(args):
+    from . import lm_training
+
+    lm_training.evaluate(_lm_group(args.group), args.prompts, args.execution)
+
+
+def cmd_aggregate_lm(args):
+    import pandas as pd
+
+    from . import lm_training, metrics
+
+    frame = pd.concat([metrics.read(args.inputs), lm_training.references(args.prompts)], ignore_index=True)
+    metrics.write(frame, args.out, {"lm": args.lm}, schema=metrics.LM_SCHEMA)
+
+
 def _frames(named_paths):
     from . import metrics
 
@@ -180,6 +217,33 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--quiet", action="store_true", help="no progress bar")
         command.set_defaults(func=func)
 
+    ginc = sub.add_parser("ginc", help="write the GINC corpus and its prompt sets")
+    ginc.add_argument("--spec", type=_json, required=True, help="the corpus and prompt settings, as JSON (icl.lm_plan.ginc_spec)")
+    ginc.add_argument("--corpus", type=Path, required=True)
+    ginc.add_argument("--prompts", type=Path, required=True)
+    ginc.set_defaults(func=cmd_ginc)
+
+    for name, func, data_option, help_text in (
+        ("train-lm", cmd_train_lm, "--corpus", "pretrain a group of language models"),
+        ("evaluate-lm", cmd_evaluate_lm, "--prompts", "few-shot accuracy of a group of language models"),
+    ):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--group", type=_json, required=True, help="{name, spec} of the group (icl.lm_plan.Group)")
+        command.add_argument(data_option, type=Path, required=True)
+        command.add_argument(
+            "--execution", type=_json, default=os.environ.get(EXECUTION_VARIABLE),
+            help=f"the config's execution section, as JSON (default: ${EXECUTION_VARIABLE}, which the workflow sets)",
+        )
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        command.set_defaults(func=func)
+
+    aggregate_lm = sub.add_parser("aggregate-lm", help="the language models' metrics and the references in one table")
+    aggregate_lm.add_argument("inputs", type=Path, nargs="+")
+    aggregate_lm.add_argument("--prompts", type=Path, required=True)
+    aggregate_lm.add_argument("--lm", type=_json, required=True, help="the config's lm section, as JSON")
+    aggregate_lm.add_argument("--out", type=Path, required=True)
+    aggregate_lm.set_defaults(func=cmd_aggregate_lm)
+
     aggregate = sub.add_parser("aggregate", help="concatenate run metrics into one table")
     aggregate.add_argument("inputs", type=Path, nargs="+", help="metrics files, and group manifests that list them")
     aggregate.add_argument("--sweep", required=True)
@@ -204,7 +268,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     command_line = parser()
     args = command_line.parse_args(argv)
-    if args.command in ("train", "evaluate") and args.execution is None:
+    if args.command in ("train", "evaluate", "train-lm", "evaluate-lm") and args.execution is None:
         command_line.error(f"{args.command} needs --execution or the environment variable {EXECUTION_VARIABLE}")
     fault_drill()
     if args.command in TENSOR_COMMANDS:

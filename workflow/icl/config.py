@@ -76,6 +76,8 @@ def _describe(error: jsonschema.ValidationError, key: str) -> str:
 def validate(config: dict, root: str = "config") -> dict:
     """Fill in defaults and check `config` in place; raise ConfigError naming the first bad key."""
     _check(_Validator(schema()), config, root)
+    if "lm" in config:
+        _check_lm(config, root)
     for name, sweep in config["sweeps"].items():
         for key in list(sweep["grid"]) + [k for variant in sweep["variants"] for k in variant]:
             if key not in run_keys():
@@ -84,6 +86,28 @@ def validate(config: dict, root: str = "config") -> dict:
                     keys=("sweeps", name),
                 )
     return config
+
+
+def _check_lm(config: dict, root: str) -> None:
+    """What the schema cannot say about the lm section: sizes that fit together, and a metrics name of its own."""
+    lm = config["lm"]
+    if "lm" in config["sweeps"]:
+        raise ConfigError(f"{root}.sweeps.lm: the name lm belongs to the lm section's metrics; rename the sweep", keys=("sweeps", "lm"))
+    for index, size in enumerate(lm["sizes"]):
+        if size["width"] % size["heads"]:
+            raise ConfigError(f"{root}.lm.sizes[{index}].heads = {size['heads']} must divide width = {size['width']}",
+                              keys=("lm", "sizes", index, "heads"))
+    longest = max(lm["prompts"]["k"]) * (max(lm["prompts"]["example_lengths"]) + 1) + max(lm["prompts"]["example_lengths"]) - 1
+    if longest > lm["context"]:
+        raise ConfigError(
+            f"{root}.lm.context = {lm['context']} is shorter than the longest prompt, {longest} tokens "
+            "(k examples of L + 1 tokens and a test x of L - 1, at the largest k and L)", keys=("lm", "context"),
+        )
+    if lm["corpus"]["document_length"] < lm["context"]:
+        raise ConfigError(
+            f"{root}.lm.corpus.document_length = {lm['corpus']['document_length']} is shorter than lm.context = {lm['context']}",
+            keys=("lm", "corpus", "document_length"),
+        )
 
 
 def _check(validator, instance, root):

@@ -422,6 +422,98 @@ def ext_real_data(frames, configs, pdf_path):
     save(fig, pdf_path, caption)
 
 
+# --- the language-model study ---
+
+LM_STYLE = {
+    "causal": dict(color="#d62728", linestyle="-", marker="o"),
+    "prefix": dict(color="#1f77b4", linestyle="-", marker="s"),
+    "prefix, read causally": dict(color="#1f77b4", linestyle="--", marker="s", markerfacecolor="none"),
+    "prefix_full": dict(color="#2ca02c", linestyle="-", marker="^"),
+    "prefix_full, read causally": dict(color="#2ca02c", linestyle="--", marker="^", markerfacecolor="none"),
+}
+
+
+def _lm_panels(frame):
+    splits = [s for s in ("in_distribution", "out_of_distribution") if s in set(frame["split"])]
+    lengths = sorted(set(frame["example_length"]))
+    fig, axes = plt.subplots(len(splits), len(lengths), figsize=(3.4 * len(lengths) + 0.6, 3.0 * len(splits)), squeeze=False)
+    return fig, axes, splits, lengths
+
+
+@figure("ext_lm_icl")
+def ext_lm_icl(frames, configs, pdf_path):
+    frame = frames["lm"]
+    accuracy = tables.lm_accuracy(frame)
+    largest = accuracy["parameters"].max()
+    accuracy = accuracy[accuracy["parameters"] == largest]
+    bayes = tables.lm_reference(frame, "bayes")
+    chance = 100 / tables.lm_vocabulary(configs)
+    fig, axes, splits, lengths = _lm_panels(accuracy)
+    ks = sorted(set(accuracy["k"]))
+    for row, split in enumerate(splits):
+        for column, length in enumerate(lengths):
+            ax = axes[row][column]
+            shown = accuracy[(accuracy["split"] == split) & (accuracy["example_length"] == length)]
+            for reads, style in LM_STYLE.items():
+                rows = shown[shown["reads"] == reads]
+                if not len(rows):
+                    continue
+                summary = np.array([stats.summarise(rows[rows["k"] == k]["value"], log=False) for k in ks])
+                positions = np.arange(len(ks))
+                ax.plot(positions, summary[:, 0], label=reads, markersize=4, **style)
+                if np.isfinite(summary[:, 1]).all():
+                    ax.fill_between(positions, summary[:, 1], summary[:, 2], color=style["color"], alpha=0.12, linewidth=0)
+            ax.plot(np.arange(len(ks)), [bayes.get((split, length, k), np.nan) for k in ks], color="0.3", linewidth=1.2, label="Bayes-optimal")
+            ax.axhline(chance, **REFERENCE, label="chance")
+            ax.set_xticks(np.arange(len(ks)), labels=[str(k) for k in ks])
+            ax.set(title=f"{split.replace('_', ' ')}, L = {length}", xlabel="examples k", ylabel="accuracy %", ylim=(0, 102))
+    axes[0][0].legend(fontsize=6, loc="lower right")
+    size = accuracy.iloc[0]
+    caption = (
+        f"Few-shot accuracy of the {size['n_layers']}x{size['width']} models ({largest:,} parameters) against the number of "
+        "examples k, per pretraining objective; a prefix model reads the whole prompt as its prefix (solid) or causally (dashed). "
+        "Rows: prompts from the pretraining concepts (top) and from held-out concepts (bottom); columns: example length L. "
+        "Dark grey: exact Bayes-optimal accuracy on the same prompts (out of distribution, of a predictor that knows the held-out "
+        "concepts); dotted: chance. Line and band: mean and 95% t-interval over seeds.\n" + tables.lm_note(configs)
+    )
+    save(fig, pdf_path, caption)
+
+
+@figure("ext_lm_size")
+def ext_lm_size(frames, configs, pdf_path):
+    differences = tables.lm_paired(frames["lm"])
+    differences = differences[differences["comparison"].isin(["prefix - causal", "prefix_full - causal"])]
+    shown_k = [k for k in tables.LM_TABLE_K if k in set(differences["k"])] or sorted(set(differences["k"]))
+    palette = dict(zip(shown_k, ["#7f7f7f", "#9467bd", "#8c564b", "#e377c2"]))
+    fig, axes, splits, lengths = _lm_panels(differences)
+    for row, split in enumerate(splits):
+        for column, length in enumerate(lengths):
+            ax = axes[row][column]
+            ax.axhline(0.0, **REFERENCE)
+            for k in shown_k:
+                for comparison, style in (("prefix - causal", dict(marker="o", linestyle="-")),
+                                          ("prefix_full - causal", dict(marker="^", linestyle="--", markerfacecolor="none"))):
+                    rows = differences[(differences["split"] == split) & (differences["example_length"] == length)
+                                       & (differences["k"] == k) & (differences["comparison"] == comparison)].sort_values("parameters")
+                    if not len(rows):
+                        continue
+                    error = [rows["difference"] - rows["ci_low"], rows["ci_high"] - rows["difference"]]
+                    ax.errorbar(rows["parameters"], rows["difference"], yerr=np.nan_to_num(np.array(error, dtype=float)), capsize=3,
+                                color=palette[k], label=f"{comparison}, k = {k}", markersize=4, **style)
+            ax.set_xscale("log")
+            sizes = differences.drop_duplicates("parameters").sort_values("parameters")
+            ax.set_xticks(sizes["parameters"], labels=[f"{r.n_layers}x{r.width}\n{r.parameters / 1e3:.0f}k" for r in sizes.itertuples()])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.set(title=f"{split.replace('_', ' ')}, L = {length}", xlabel="model (layers x width, parameters)", ylabel="accuracy difference (points)")
+    axes[0][0].legend(fontsize=6)
+    caption = (
+        "Paired accuracy difference against model size at k examples: prefix minus causal (solid) and prefix_full minus causal "
+        "(dashed), prefix models reading the prompt as their prefix; above 0, the prefix objective is better. Points: mean of the "
+        "per-seed differences (same initial weights and training windows); bars: 95% t-interval.\n" + tables.lm_note(configs)
+    )
+    save(fig, pdf_path, caption)
+
+
 def draw(name: str, frames: dict, configs: dict, pdf_path) -> None:
     """Draw artifact `name` from metrics tables (`frames`) and their stored configs, by table name."""
     if name not in FIGURES:

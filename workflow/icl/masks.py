@@ -8,6 +8,8 @@ says whether position j attends to position i. The masks differ only in what an 
 - causal2: the causal mask, with the linear attention's step eta/j instead of eta/n (App. D).
 
 In all of them a query sees every ICE and nothing else, so queries are independent of each other.
+
+prefix_lm is the language model's mask over a token sequence (icl.lm), with a split point per sequence.
 """
 
 import torch
@@ -47,3 +49,13 @@ def lsa_weights(mask: str, n_context: int, n_queries: int, dtype=torch.float64) 
         rows = torch.arange(1, n_context + 1, dtype=dtype)
         weights[:n_context] = visibility(mask, n_context, n_queries)[:n_context].to(dtype) / rows[:, None]
     return weights
+
+
+def prefix_lm(split: torch.Tensor, length: int) -> torch.Tensor:
+    """Language-model masks [B, T, T], T = length, one per sequence: sequence b's first split[b] tokens
+    are its prefix, which attends to itself bidirectionally; every later token attends to the prefix and
+    to the tokens up to itself. split 0 is the causal mask, split T the fully bidirectional one."""
+    position = torch.arange(length)
+    causal = position[None, :] <= position[:, None]  # [j, i]: i <= j
+    in_prefix = position[None, :] < torch.as_tensor(split).reshape(-1, 1)  # [b, i]: i < split[b]
+    return causal[None] | in_prefix[:, None, :]

@@ -17,7 +17,8 @@ K = 1 is an ordinary single model.
 - LinearTransformer: linear self-attention layers (Sec. 3) on the raw tokens, no softmax, no MLP.
   It has one form: the variant does not apply to it.
 
-Both take the attention mask as an argument: [K, T, T] booleans from masks.visibility.
+Both take the attention mask as an argument: [K, T, T] booleans from masks.visibility (the standard
+blocks also take [K, B, T, T], a mask per sequence, as icl.lm's prefix LM needs).
 """
 
 import math
@@ -103,16 +104,18 @@ class SelfAttention(nn.Module):
         self.out = StackedLinear(models, config.width, config.width)
 
     def forward(self, h, mask):
+        """mask: [K, T, T] for every sequence of a model, or [K, B, T, T] per sequence."""
         k, b, t, width = h.shape
         q, key, v = self.qkv(h).view(k, b, t, 3, self.heads, width // self.heads).permute(3, 0, 1, 4, 2, 5)
+        mask = mask[:, None, None] if mask.dim() == 3 else mask[:, :, None]  # over [K, B, H, T, T]
         if self.rbf:
             # -1/2 ||q/sqrt(d_h) - k||^2 = q.k/sqrt(d_h) - ||k||^2/2 - ||q||^2/(2 d_h); the last term is
             # constant along a softmax row, so it is dropped.
             bias = -0.5 * (key**2).sum(-1)[..., None, :]
-            bias = bias.masked_fill(~mask[:, None, None], float("-inf"))
+            bias = bias.masked_fill(~mask, float("-inf"))
             y = F.scaled_dot_product_attention(q, key, v, attn_mask=bias)
         else:
-            y = F.scaled_dot_product_attention(q, key, v, attn_mask=mask[:, None, None])
+            y = F.scaled_dot_product_attention(q, key, v, attn_mask=mask)
         return self.out(y.transpose(2, 3).reshape(k, b, t, width))
 
 

@@ -74,3 +74,13 @@ def holm(p_values):
     scaled = p_values[order] * (len(order) - np.arange(len(order)))
     adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
     return adjusted
+
+
+def paired_difference(treated, control, confidence: float = CONFIDENCE):
+    """Paired comparison over seeds of two accuracies: the mean difference treated - control, its t-interval,
+    and the two-sided p-value of a paired t-test (NaN for one seed or identical differences)."""
+    differences = np.asarray(treated, dtype=float) - np.asarray(control, dtype=float)
+    mean, low, high = mean_ci(differences, confidence)
+    if len(differences) < 2 or np.allclose(differences, differences[0]):
+        return mean, low, high, np.nan
+    return mean, low, high, scipy_stats.ttest_1samp(differences, 0.0).pvalue

@@ -322,6 +322,112 @@ def theory_values(frames, configs):
     return summary, "\n".join(lines + ["", note, ""])
 
 
+# --- the language-model study (metrics.LM_SCHEMA) ---
+
+LM_TABLE_K = (0, 4, 16)
+# (objective, evaluation mask) -> column name; a prefix model reads the prompt as its prefix, or causally.
+LM_READS = {
+    ("causal", "causal"): "causal",
+    ("prefix", "prefix"): "prefix",
+    ("prefix", "causal"): "prefix, read causally",
+    ("prefix_full", "prefix"): "prefix_full",
+    ("prefix_full", "causal"): "prefix_full, read causally",
+}
+LM_SIZE = ["n_layers", "width", "heads", "parameters"]
+LM_SETTING = ["split", "example_length", "k"]
+LM_INTERVALS = "Accuracy %: mean [95% t-interval] over seeds; differences: mean [95% t-interval] of the per-seed paired difference, p from a paired t-test."
+
+
+def lm_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each trained model's few-shot accuracy rows, with a `reads` column naming the objective and evaluation mask."""
+    rows = frame[(frame["metric"] == "accuracy_pct") & frame["objective"].isin({o for o, _ in LM_READS})]
+    reads = [LM_READS.get(pair) for pair in zip(rows["objective"], rows["evaluation_mask"])]
+    return rows.assign(reads=reads).dropna(subset=["reads"])
+
+
+def lm_reference(frame: pd.DataFrame, objective: str) -> pd.DataFrame:
+    """The Bayes-optimal or chance accuracy per (split, example_length, k)."""
+    return frame[(frame["metric"] == "accuracy_pct") & (frame["objective"] == objective)].set_index(LM_SETTING)["value"]
+
+
+def lm_paired(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per size and prompt setting, each prefix reading minus causal over paired seeds (same initial weights and windows)."""
+    accuracy = lm_accuracy(frame)
+    wide = accuracy.pivot_table(index=LM_SIZE + LM_SETTING + ["seed"], columns="reads", values="value")
+    records = []
+    for reads in [r for r in LM_READS.values() if r != "causal" and r in wide.columns]:
+        pairs = wide[["causal", reads]].dropna() if "causal" in wide.columns else wide.iloc[:0]
+        for setting, rows in pairs.groupby(level=LM_SIZE + LM_SETTING):
+            mean, low, high, p_value = stats.paired_difference(rows[reads], rows["causal"])
+            records.append(dict(zip(LM_SIZE + LM_SETTING, setting)) | dict(
+                comparison=f"{reads} - causal", difference=mean, ci_low=low, ci_high=high, p_value=p_value, seeds=len(rows),
+                better_seeds=int((rows[reads] > rows["causal"]).sum()),
+            ))
+    return pd.DataFrame(records)
+
+
+def lm_note(configs: dict) -> str:
+    from .lm_plan import describe
+
+    lm = next(c["lm"] for c in configs.values() if "lm" in c)
+    return f"Scale: {describe(lm)}. {LM_INTERVALS}"
+
+
+def _cell(mean, low, high) -> str:
+    ci = f" [{low:.1f}, {high:.1f}]" if np.isfinite(low) else ""
+    return f"{mean:.1f}{ci}"
+
+
+@table("ext_lm_table")
+def ext_lm_table(frames, configs):
+    frame = frames["lm"]
+    accuracy = lm_accuracy(frame)
+    bayes = lm_reference(frame, "bayes")
+    shown_k = [k for k in LM_TABLE_K if k in set(accuracy["k"])] or sorted(set(accuracy["k"]))
+    accuracy = accuracy[accuracy["k"].isin(shown_k)]
+    differences = lm_paired(frame)
+    differences = differences[differences["k"].isin(shown_k)] if len(differences) else differences
+    reads = [r for r in LM_READS.values() if r in set(accuracy["reads"])]
+    comparisons = [f"{r} - causal" for r in reads if r != "causal" and "causal" in reads]
+    records, lines = [], []
+    header = ["size", "split", "L", "k", *reads, "Bayes", *comparisons]
+    lines += [f"# {'GINC few-shot accuracy %: prefix and causal pretraining'}", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for setting, rows in accuracy.groupby(LM_SIZE + LM_SETTING):
+        size = dict(zip(LM_SIZE, setting[:4]))
+        split, length, k = setting[4:]
+        name = f"{size['n_layers']}x{size['width']}"
+        cells = [name, split.replace("_", " "), str(length), str(k)]
+        for read in reads:
+            values = rows[rows["reads"] == read]["value"]
+            mean, low, high = stats.summarise(values, log=False)
+            cells.append(_cell(mean, low, high))
+            records.append(size | dict(split=split, example_length=length, k=k, column=read, value=mean, ci_low=low, ci_high=high, p_value=np.nan, seeds=len(values)))
+        cells.append(f"{bayes.get((split, length, k), np.nan):.1f}")
+        records.append(size | dict(split=split, example_length=length, k=k, column="Bayes", value=bayes.get((split, length, k), np.nan),
+                                   ci_low=np.nan, ci_high=np.nan, p_value=np.nan, seeds=0))
+        for comparison in comparisons:
+            row = differences[(differences["comparison"] == comparison) & (differences["split"] == split) & (differences["example_length"] == length)
+                              & (differences["k"] == k) & (differences["n_layers"] == size["n_layers"]) & (differences["width"] == size["width"])]
+            if not len(row):
+                cells.append("n/a")
+                continue
+            r = row.iloc[0]
+            cells.append(f"{r['difference']:+.1f}{f' [{r.ci_low:+.1f}, {r.ci_high:+.1f}]' if np.isfinite(r.ci_low) else ''} (p {r['p_value']:.2g})")
+            records.append(size | dict(split=split, example_length=length, k=k, column=comparison, value=r["difference"], ci_low=r["ci_low"],
+                                       ci_high=r["ci_high"], p_value=r["p_value"], seeds=r["seeds"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (
+        "A prefix model reads the whole prompt as its prefix, and is also read with the causal mask. Bayes: the exact "
+        "Bayes-optimal accuracy on the same prompts (out of distribution: a predictor that knows the held-out concepts). "
+        f"Chance (a uniform guess over the vocabulary): {100 / lm_vocabulary(configs):.1f}%. " + lm_note(configs)
+    )
+    return pd.DataFrame(records), "\n".join(lines + ["", note, ""])
+
+
+def lm_vocabulary(configs: dict) -> int:
+    return next(c["lm"] for c in configs.values() if "lm" in c)["corpus"]["vocab_size"]
+
+
 def write(name: str, frames: dict, configs: dict, csv_path) -> None:
     """Build table `name` and write it as CSV (tidy) and Markdown (beside it)."""
     if name not in TABLES:

@@ -19,7 +19,7 @@ MSE_SEEDS = {"prefix": [0.002, 0.03, 0.4], "causal": [0.05, 0.2, 0.9]}  # skewed
 def metrics_rows(**columns) -> pd.DataFrame:
     """Test-split rows of the final read-out of 2-layer softmax SL runs (with L2) on lr, one per seed, unless overridden."""
     defaults = dict(
-        task="lr", model="softmax", attention="dot", variant="released", n_layers=2, width=16, heads=2, shared=True, l2=True, permute=False,
+        task="lr", setting="s-lr", model="softmax", attention="dot", variant="released", n_layers=2, width=16, heads=2, shared=True, l2=True, permute=False,
         train_batches=4, train_n_context=8, eta=np.nan, split="test", test_set="synthetic", n_context=8, x_shift=0.0,
         layer=2, step=20, metric="query_mse",
     )
@@ -77,12 +77,22 @@ def test_a_figure_band_is_the_table_interval(monkeypatch):
 
 
 def test_the_paired_comparison_corrects_its_p_values_for_every_setting_it_tests():
-    frame = pd.concat([table1_frame(), table1_frame().assign(task="nlr", run_key=lambda f: "nlr" + f["run_key"])])
+    frame = pd.concat([table1_frame(), table1_frame().assign(task="nlr", setting="s-nlr", run_key=lambda f: "nlr" + f["run_key"])])
     summary, text = tables.TABLES["paired_comparison"]({"table1": frame}, {"table1": {}})
     assert len(summary) == 2
     assert summary["p_holm"].to_numpy() == pytest.approx(stats.holm(summary["p_value"]))
     assert (summary["p_holm"] >= summary["p_value"]).all()
     assert "p (Holm)" in text and "for the 2 settings tested" in text
+
+
+def test_settings_that_the_table_columns_do_not_tell_apart_are_never_pooled():
+    """Two learning rates, say: the same task, model and regulariser, but two settings, each compared on its own seeds."""
+    other = table1_frame().assign(setting="s-lr-faster", run_key=lambda f: "faster" + f["run_key"], value=lambda f: f["value"] * 10)
+    summary = tables.paired(tables.final_errors(pd.concat([table1_frame(), other])))
+    assert sorted(summary["setting"]) == ["s-lr", "s-lr-faster"]
+    assert (summary["seeds"] == 3).all()
+    assert summary.set_index("setting").loc["s-lr-faster", "prefix_mean"] == pytest.approx(
+        10 * summary.set_index("setting").loc["s-lr", "prefix_mean"])
 
 
 def theory_frames():

@@ -109,7 +109,8 @@ def test_training_reads_its_execution_settings_from_the_environment_the_workflow
     from icl import cli
 
     monkeypatch.setenv(cli.EXECUTION_VARIABLE, '{"device": "cpu"}')
-    assert cli.parser().parse_args(["train", "--runs", "[]"]).execution == {"device": "cpu"}
+    command = ["train", "--runs", "[]", "--manifest", "trained.json"]
+    assert cli.parser().parse_args(command).execution == {"device": "cpu"}
     monkeypatch.delenv(cli.EXECUTION_VARIABLE)
     with pytest.raises(SystemExit):
-        cli.main(["train", "--runs", "[]"])
+        cli.main(command)

@@ -25,7 +25,6 @@ from .files import write_text
 FORCE_VARIABLE = "ICL_FORCE"  # comma-separated stages to redo although stored: train, evaluate
 STAGES = ("train", "evaluate")
 MODEL = "model.pt"
-TRAINING_FILES = ("curve.parquet", "train.log", MODEL)  # in the order they are written: the model last
 
 
 def forced(stage: str) -> bool:

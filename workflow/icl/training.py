@@ -398,7 +398,8 @@ def train_group(members: list[Run], execution: dict, manifest=None, progress: bo
         for chunk in passes:
             trainers.append(_train_pass(chunk, execution, progress))
     if manifest:
-        store.write_manifest(manifest, members, lambda run: [run.file(name) for name in store.TRAINING_FILES])
+        # Not train.log, which records wall-clock times: the manifest of the same models is the same bytes.
+        store.write_manifest(manifest, members, lambda run: [run.file("curve.parquet"), run.file(store.MODEL)])
     return trainers
 
 

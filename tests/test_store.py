@@ -148,7 +148,7 @@ def test_the_rule_graph_does_not_grow_with_the_number_of_groups(tmp_path):
         graph = snakemake(tmp_path, configfile, "--rulegraph")
         nodes.append(len(re.findall(r"^\s*\d+\[label", graph, re.M)))
     assert len(plan.make_plan(config.load(tmp_path / "size1.yaml")).groups) > len(plan.make_plan(config.load(TINY)).groups)
-    assert nodes[0] == nodes[1] == 11
+    assert nodes[0] == nodes[1] == 12
 
 
 @pytest.mark.parametrize("stages", [[], ["train"], ["train", "evaluate"]])

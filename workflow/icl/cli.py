@@ -175,6 +175,15 @@ def cmd_table(args):
     tables.write(args.name, frames, configs, args.out)
 
 
+def _add_job_options(command) -> None:
+    """The options of a command that trains or evaluates on a device: its execution settings and the progress bar."""
+    command.add_argument(
+        "--execution", type=_json, default=os.environ.get(EXECUTION_VARIABLE),
+        help=f"the config's execution section, as JSON (default: ${EXECUTION_VARIABLE}, which the workflow sets)",
+    )
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="icl", description=__doc__)
     p.add_argument("--version", action="version", version=__version__)
@@ -210,11 +219,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--manifest", type=Path, required=True, help="the group's manifest to write (icl.store)")
         if name == "evaluate":
             command.add_argument("--x-shifts", type=_json, required=True, help="evaluate.x_shifts, as JSON")
-        command.add_argument(
-            "--execution", type=_json, default=os.environ.get(EXECUTION_VARIABLE),
-            help=f"the config's execution section, as JSON (default: ${EXECUTION_VARIABLE}, which the workflow sets)",
-        )
-        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_job_options(command)
         command.set_defaults(func=func)
 
     ginc = sub.add_parser("ginc", help="write the GINC corpus and its prompt sets")
@@ -230,11 +235,7 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--group", type=_json, required=True, help="{name, spec} of the group (icl.lm_plan.Group)")
         command.add_argument(data_option, type=Path, required=True)
-        command.add_argument(
-            "--execution", type=_json, default=os.environ.get(EXECUTION_VARIABLE),
-            help=f"the config's execution section, as JSON (default: ${EXECUTION_VARIABLE}, which the workflow sets)",
-        )
-        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_job_options(command)
         command.set_defaults(func=func)
 
     aggregate_lm = sub.add_parser("aggregate-lm", help="the language models' metrics and the references in one table")
@@ -268,7 +269,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     command_line = parser()
     args = command_line.parse_args(argv)
-    if args.command in ("train", "evaluate", "train-lm", "evaluate-lm") and args.execution is None:
+    if "execution" in vars(args) and args.execution is None:  # a command with the job options, run by hand
         command_line.error(f"{args.command} needs --execution or the environment variable {EXECUTION_VARIABLE}")
     fault_drill()
     if args.command in TENSOR_COMMANDS:

@@ -54,7 +54,9 @@ def evaluate_runs(members, x_shifts, execution: dict) -> None:
     model, steps = load_group(members, device)
     spec = members[0].spec
     n, n_layers = spec["n_context"], spec["n_layers"]
-    test = [data.load(m.test_data(x_shifts))["sets"] for m in members]  # the same sets, in the same order, for every member
+    paths = [m.test_data(x_shifts) for m in members]
+    loaded = {path: data.load(path)["sets"] for path in dict.fromkeys(paths)}  # a prefix and a causal run share one file
+    test = [loaded[path] for path in paths]  # the same sets, in the same order, for every member
     rows = [[] for _ in members]
     for index, test_set in enumerate(test[0]):
         x = torch.stack([t[index]["x"] for t in test]).to(device)

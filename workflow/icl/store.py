@@ -11,8 +11,9 @@ shared by a new sweep so costs a manifest, not a retraining.
 A run is trained when its model.pt exists: training writes it last, atomically, and read-only, so
 that `rm` asks before deleting it. To train or evaluate again on purpose (after a change to the
 training code), force the stage: `snakemake --forcerun train` (or evaluate, or --forceall) sets
-FORCE_VARIABLE, and the forced jobs then redo all their runs. Deleting a run's directory retrains
-that run alone.
+FORCE_VARIABLE, and the forced jobs then redo all their runs. To retrain one run alone, delete its
+directory and force its group's manifest (--forcerun results/groups/<group>/trained.json): Snakemake
+does not see the store, so without that it has nothing to rerun.
 """
 
 import hashlib

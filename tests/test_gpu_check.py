@@ -10,8 +10,17 @@ NUMBER = r"\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 
 
 def sections(text: str) -> dict:
-    parts = re.split(r"^## (.+)$", text, flags=re.M)
-    return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts), 2)}
+    """Each `## ` heading's text, up to the next; a line inside a ``` block is never a heading (the profiler
+    names compiled graphs `## Call CompiledFxGraph ...`)."""
+    found, heading, fenced = {}, None, False
+    for line in text.splitlines(keepends=True):
+        fenced ^= line.startswith("```")
+        if line.startswith("## ") and not fenced:
+            heading = line[3:].strip()
+            found[heading] = ""
+        elif heading is not None:
+            found[heading] += line
+    return found
 
 
 def table_rows(section: str) -> list[list[str]]:

@@ -4,6 +4,7 @@ Defaults are filled in, and the first error stops everything with a message that
 the value and what is allowed, before any job runs.
 """
 
+import functools
 from pathlib import Path
 
 import jsonschema
@@ -25,7 +26,9 @@ class ConfigError(ValueError):
         self.keys = tuple(keys)
 
 
+@functools.cache
 def schema() -> dict:
+    """The parsed schema, read once per process (planning validates every run against it); not to be modified."""
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 

@@ -42,7 +42,7 @@ def evaluate_group(members, x_shifts, execution: dict, manifest=None) -> None:
     if missing:
         evaluate_runs(missing, x_shifts, execution)
     if manifest:
-        store.write_manifest(manifest, members, lambda run: [run.file("curve.parquet"), run.metrics(x_shifts)])
+        store.write_manifest(manifest, members, lambda run: [run.file(store.CURVE), run.metrics(x_shifts)])
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ from .files import write_text
 FORCE_VARIABLE = "ICL_FORCE"  # comma-separated stages to redo although stored: train, evaluate
 STAGES = ("train", "evaluate")
 MODEL = "model.pt"
+CURVE = "curve.parquet"  # a run's training curve, written before its model
 
 
 def forced(stage: str) -> bool:

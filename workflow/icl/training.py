@@ -323,7 +323,7 @@ class GroupTrainer:
         self._check_finite("model.pt")
         for k, member in enumerate(self.members):
             state = self._state(k)
-            metrics.write(curve_frame(member, state["curve"]), member.file("curve.parquet"), member.spec)
+            metrics.write(curve_frame(member, state["curve"]), member.file(store.CURVE), member.spec)
             last = state["curve"][-1]
             write_text(
                 member.file("train.log"),
@@ -399,7 +399,7 @@ def train_group(members: list[Run], execution: dict, manifest=None, progress: bo
             trainers.append(_train_pass(chunk, execution, progress))
     if manifest:
         # Not train.log, which records wall-clock times: the manifest of the same models is the same bytes.
-        store.write_manifest(manifest, members, lambda run: [run.file("curve.parquet"), run.file(store.MODEL)])
+        store.write_manifest(manifest, members, lambda run: [run.file(store.CURVE), run.file(store.MODEL)])
     return trainers
 
 

@@ -104,6 +104,15 @@ def test_the_variant_names_the_run_and_splits_groups():
     assert all(len({run.spec["variant"] for run in group.runs}) == 1 for group in built.groups)
 
 
+def test_groups_are_as_few_as_group_size_allows_and_balanced():
+    """20 runs of one shape in groups of at most 12 make two groups of 10, not 12 and 8; every run is in one group."""
+    sweeps = {"s": {"grid": {"task": ["lr", "nlr"], "mask": ["prefix", "causal"]}, "variants": [{}]}}
+    for size, expected in [(12, [10, 10]), (7, [6, 7, 7]), (20, [20]), (6, [5, 5, 5, 5]), (3, [2, 3, 3, 3, 3, 3, 3])]:
+        built = plan.make_plan(config.validate({"seeds": 5, "sweeps": sweeps, "execution": {"group_size": size}}))
+        assert sorted(len(group.runs) for group in built.groups) == expected, size
+        assert sorted(run.key for group in built.groups for run in group.runs) == sorted(run.key for run in built.runs())
+
+
 def test_shipped_configs_are_valid():
     for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml")), REPO / "tests" / "data" / "tiny.yaml"]:
         plan.from_config(yaml.safe_load(path.read_text()), [path])

@@ -103,7 +103,7 @@ def _group_signature(spec: dict):
 
 
 def make_plan(config: dict) -> Plan:
-    """Runs per sweep, and groups of at most execution.group_size runs.
+    """Runs per sweep, and groups of at most execution.group_size runs, balanced in size.
 
     Runs are grouped by the set of sweeps that ask for them (besides shape and schedule), so
     building one artifact trains only groups whose every run it reads, in whatever order the
@@ -120,10 +120,14 @@ def make_plan(config: dict) -> Plan:
     size = config["execution"]["group_size"]
     groups, counters = [], {}
     for (names, _), members in buckets.items():
-        for start in range(0, len(members), size):
+        # As few groups as group_size allows, of sizes that differ by at most one: 18 runs make two jobs
+        # of 9 rather than 12 and 6, which balances the jobs' lengths and keeps every group large.
+        count = -(-len(members) // size)
+        for part in range(count):
             label = "_".join([*names, re.sub(r"\W", "_", architecture(members[0].spec))])
             index = counters[label] = counters.get(label, -1) + 1
-            groups.append(Group(name=f"{label}_{index}", sweep="+".join(names), runs=members[start : start + size]))
+            chunk = members[part * len(members) // count : (part + 1) * len(members) // count]
+            groups.append(Group(name=f"{label}_{index}", sweep="+".join(names), runs=chunk))
     return Plan(sweeps=sweeps, groups=groups)
 
 

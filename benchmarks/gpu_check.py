@@ -30,7 +30,7 @@ import torch._dynamo
 
 import train_throughput as throughput
 from icl import config as icl_config
-from icl import data, evaluation, models, training
+from icl import data, evaluation, shapes, training
 from icl.runs import Run, stable_hash
 from icl.files import write_text
 from icl.paper import TABLE1
@@ -150,7 +150,7 @@ class Check:
             memory = torch.cuda.get_device_properties(self.device).total_memory
         else:
             memory = 8e9
-        per_model = models.training_bytes(models.ModelConfig.from_spec(spec, 1), spec["batch_size"])
+        per_model = shapes.training_bytes(shapes.ModelConfig.from_spec(spec, 1), spec["batch_size"])
         return [k for k in (1, 4, 16, 32, 64, 128, 256) if k * per_model < 0.9 * memory]  # a rough estimate: OOM ends a sweep too
 
     def dataset(self, spec) -> Path:
@@ -333,8 +333,8 @@ class Check:
     def summary(self, seconds: float) -> str:
         device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
         spec = throughput.base_spec(self.config, True, "fp32")
-        config = models.ModelConfig.from_spec(spec, 1)
-        flops = models.training_flops(config, spec["batch_size"])
+        config = shapes.ModelConfig.from_spec(spec, 1)
+        flops = shapes.training_flops(config, spec["batch_size"])
         lines = [
             "# Performance: GPU readiness check",
             "",
@@ -374,14 +374,14 @@ class Check:
             lines += [f"{setting}:", "", "```", table.rstrip(), "```", ""]
         lines += ["## Peak memory per model", ""]
         lines += [
-            "Measured: the peak device memory of a training step over K (GPU only). Estimate: icl.models.training_bytes "
+            "Measured: the peak device memory of a training step over K (GPU only). Estimate: icl.shapes.training_bytes "
             "(weights, gradients, Adam moments and the activations autograd keeps, in float32).",
             "",
             "| layers | precision | compile | K | measured MB/model | estimate MB/model |",
             "|---|---|---|---|---|---|",
         ]
         for layers in ("SL", "UL"):
-            estimate = models.training_bytes(models.ModelConfig.from_spec(throughput.base_spec(self.config, layers == "SL", "fp32"), 1), spec["batch_size"])
+            estimate = shapes.training_bytes(shapes.ModelConfig.from_spec(throughput.base_spec(self.config, layers == "SL", "fp32"), 1), spec["batch_size"])
             for r in self.rows:
                 if r["layers"] == layers and "rate" in r and r["k"] == max(x["k"] for x in self.rows if x["layers"] == layers and "rate" in x):
                     measured = f"{r['memory'] / r['k'] / 1e6:.1f}" if r["memory"] == r["memory"] else "- (CPU)"

@@ -175,7 +175,7 @@ def test_the_names_artifacts_show_are_those_of_what_the_pipeline_computes():
     from icl import baselines, episodes
 
     assert list(names.BASELINE_LABELS) == list(baselines.BASELINES)
-    assert set(names.BASELINES_FOR_TASK) == set(tasks.TASKS) == set(names.HEADLINE_METRIC)
+    assert set(names.BASELINES_FOR_TASK) == set(tasks.TASKS) == set(names.HEADLINE_METRIC) == set(names.OUTPUT_DIM)
     assert list(names.TEST_SET_TITLES) == list(episodes.TEST_SETS)
     for name, task in tasks.TASKS.items():
         classification = issubclass(task, tasks.Classification)

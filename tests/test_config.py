@@ -118,6 +118,18 @@ def test_shipped_configs_are_valid():
         plan.from_config(yaml.safe_load(path.read_text()), [path])
 
 
+def test_planning_the_default_config_loads_no_torch(tmp_path):
+    """A dry run, like every cluster job's reading of the Snakefile, plans without importing torch (about 3 s of
+    CPU per process). A config with the real task does load scikit-learn to check its prompt lengths."""
+    command = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "2", "-s", str(REPO / "Snakefile"),
+               "--directory", str(tmp_path), "--configfile", str(REPO / "config.yaml")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert {"icl.plan", "icl.captions", "pandas"} <= imported  # the check sees the workflow's imports (Snakemake's own include pandas)
+    assert not [module for module in imported if module.split(".")[0] in ("torch", "sklearn")]
+
+
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"model": {"attention": "cosine"}}))

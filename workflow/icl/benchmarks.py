@@ -1,12 +1,11 @@
 """Every job's runtime and memory, from the TSV files of Snakemake's benchmark: directive, in one table.
 
 Each rule's benchmark record mirrors its log: results/benchmarks/<the log's path>.tsv, so the
-record's path names the rule's kind of job and the job itself.
+record's path names the rule's kind of job and the job itself. The Snakefile reads record_path
+only, so pandas is imported where the summary is built, not when the workflow is parsed.
 """
 
 from pathlib import Path
-
-import pandas as pd
 
 from .files import atomic_path
 
@@ -23,8 +22,10 @@ def record_path(output) -> Path:
     return ROOT / relative.with_suffix(".tsv")
 
 
-def summary(paths) -> pd.DataFrame:
-    """One row per job: its stage (the record's first folder, or theory), the job and what it cost."""
+def summary(paths):
+    """One row per job (a pandas DataFrame): its stage (the record's first folder, or theory), the job and what it cost."""
+    import pandas as pd
+
     rows = []
     for path in sorted(map(Path, paths)):
         measured = pd.read_csv(path, sep="\t").iloc[-1]
@@ -36,6 +37,8 @@ def summary(paths) -> pd.DataFrame:
 
 def write(paths, out) -> None:
     """The summary as CSV, with a total per stage first."""
+    import pandas as pd
+
     frame = summary(paths)
     totals = frame.groupby("stage", sort=True)[["seconds", "cpu_seconds"]].sum().reset_index()
     totals = totals.assign(job="(all jobs)", max_rss_mb=frame.groupby("stage", sort=True)["max_rss_mb"].max().values)

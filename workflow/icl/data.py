@@ -36,12 +36,6 @@ def _identity(spec: dict) -> dict:
     return {key: spec[key] for key in runs.PROMPT_KEYS + ("seed",)}
 
 
-def dataset_bytes(spec: dict, sequences: int) -> float:
-    """Size of `sequences` prompts of a run's shape in a dataset file: x and y in float32."""
-    width = spec["x_dim"] + tasks.get(spec["task"]).output_dim
-    return 4.0 * sequences * (spec["n_context"] + spec["n_queries"]) * width
-
-
 def _draw(spec: dict, generator, sequences: int, extra_shift: float = 0.0, pools=None):
     if spec["task"] == "real":
         from . import episodes  # scikit-learn, only for the real task

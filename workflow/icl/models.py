@@ -22,47 +22,18 @@ blocks also take [K, B, T, T], a mask per sequence, as icl.lm's prefix LM needs)
 """
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .lsa import linear_attention
+from .shapes import ModelConfig
 
 # What a config may name (the config schema's enumerations are checked against these).
 MODELS = ("softmax", "lsa")
 VARIANTS = ("released", "standard")
 ATTENTIONS = ("dot", "rbf")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    model: str = "softmax"  # softmax or lsa
-    n_layers: int = 24
-    width: int = 128
-    heads: int = 2
-    ffn_width: int = 512
-    attention: str = "dot"  # dot or rbf
-    shared: bool = True
-    input_dim: int = 17  # label dims + x dims
-    output_dim: int = 1
-    n_positions: int = 60
-    variant: str = "released"  # released or standard; the softmax model only
-
-    @property
-    def released(self) -> bool:
-        """Whether this is the released code's model (and so trained with its loss, schedule and permutation)."""
-        return self.model == "softmax" and self.variant == "released"
-
-    @classmethod
-    def from_spec(cls, spec: dict, output_dim: int) -> "ModelConfig":
-        return cls(
-            model=spec["model"], n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"],
-            ffn_width=spec["ffn_width"], attention=spec["attention"], shared=spec["shared"],
-            input_dim=output_dim + spec["x_dim"], output_dim=output_dim,
-            n_positions=spec["n_context"] + spec["n_queries"], variant=spec["variant"],
-        )
 
 
 class StackedLinear(nn.Module):
@@ -330,44 +301,3 @@ def _initialise_released(model: ReleasedTransformer, seeds: list[int]) -> None:
             elif isinstance(module, StackedLayerNorm):
                 module.weight[k].fill_(1.0)
                 module.bias[k].zero_()
-
-
-def training_flops(config: ModelConfig, batch_size: int) -> float:
-    """Matmul FLOPs of one training step of one model: forward and backward (about 3x forward).
-
-    Per token and layer, the softmax block does 4 W A (attention projections, A = W features for
-    q, k and v, or W/H in the released model) + 2 W F (MLP) multiply-adds and 2 T A for the scores
-    and the weighted sum; the probes and the input and output maps are added once per layer or once.
-    Used to report the fraction of a device's peak.
-    """
-    t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
-    if config.model == "softmax":
-        a = _attention_features(config)
-        per_token = layers * (4 * w * a + 2 * w * f + 2 * t * a + w * config.output_dim)
-        per_token += config.input_dim * w + w * config.output_dim
-    else:
-        d = config.input_dim
-        per_token = layers * (4 * d * d + 2 * t * d)
-    return 3 * 2 * per_token * t * batch_size
-
-
-def training_bytes(config: ModelConfig, batch_size: int) -> float:
-    """Rough device memory of one model in training: weights with their gradient and two Adam moments,
-    plus the activations autograd keeps (per token and layer: the block's inputs and projections,
-    the MLP's hidden layer, the attention weights and the probe), in float32."""
-    t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
-    blocks = 1 if config.shared else layers
-    if config.model == "softmax":
-        a = _attention_features(config)
-        parameters = blocks * (4 * w * a + 2 * w * f) + t * w + layers * 2 * w + (config.input_dim + 2) * w
-        per_token_layer = 6 * w + 4 * a + 2 * f + 2 * config.heads * t
-    else:
-        parameters = blocks * 4 * config.input_dim**2
-        per_token_layer = 6 * config.input_dim + 2 * t
-    activations = batch_size * t * layers * per_token_layer
-    return 4.0 * (4 * parameters + 1.5 * activations)
-
-
-def _attention_features(config: ModelConfig) -> int:
-    """Features of each of q, k and v, over all heads."""
-    return config.width // config.heads if config.released else config.width

@@ -28,6 +28,9 @@ TEST_SET_TITLES = {
     "wine": "unseen dataset: wine",
 }
 
+# The width of a task's label (its one-hot classes for classification), which planning needs without torch.
+OUTPUT_DIM = {"lr": 1, "nlr": 1, "mc": 3, "real": 2}  # real: breast cancer has only two classes
+
 # The error a task is judged by: MSE for regression, error % for classification (icl.tasks.Classification).
 HEADLINE_METRIC = {"lr": "query_mse", "nlr": "query_mse", "mc": "query_error_pct", "real": "query_error_pct"}
 

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data, tasks
 from .config import RUN_SECTIONS, ConfigError, origin, section_of, validate, validate_run
+from .names import OUTPUT_DIM
 from .runs import GROUP_KEYS, RESULTS, Run, architecture, stable_hash
-from .training import training_bytes
+from .shapes import dataset_bytes, run_training_bytes
 
 GROUP_NAME = r"[A-Za-z][A-Za-z0-9_]*"  # sweep names joined by _, an architecture and an index
 
@@ -99,7 +99,7 @@ def sweep_runs(config: dict, sweep: str) -> list:
 
 
 def _group_signature(spec: dict):
-    return tuple(spec[k] for k in GROUP_KEYS) + (tasks.get(spec["task"]).output_dim,)
+    return tuple(spec[k] for k in GROUP_KEYS) + (OUTPUT_DIM[spec["task"]],)
 
 
 def make_plan(config: dict) -> Plan:
@@ -145,8 +145,8 @@ def check_resources(plan: Plan, config: dict) -> None:
     runs = plan.runs()
     if not runs:
         return
-    files = [(data.dataset_bytes(r.spec, r.spec["train_batches"] * r.spec["batch_size"]), r.train_data, r) for r in runs]
-    files += [(data.dataset_bytes(r.spec, r.spec["test_sequences"]) * _test_sets(r.spec, x_shifts), r.test_data(x_shifts), r) for r in runs]
+    files = [(dataset_bytes(r.spec, r.spec["train_batches"] * r.spec["batch_size"]), r.train_data, r) for r in runs]
+    files += [(dataset_bytes(r.spec, r.spec["test_sequences"]) * _test_sets(r.spec, x_shifts), r.test_data(x_shifts), r) for r in runs]
     size, path, _ = max(files, key=lambda item: item[0])
     if size > execution["data_budget_gb"] * 1e9:
         raise ConfigError(
@@ -155,7 +155,7 @@ def check_resources(plan: Plan, config: dict) -> None:
             "or raise execution.data_budget_gb",
             keys=("execution", "data_budget_gb"),
         )
-    need, run = max(((training_bytes(r.spec), r) for r in runs), key=lambda item: item[0])
+    need, run = max(((run_training_bytes(r.spec), r) for r in runs), key=lambda item: item[0])
     if need > execution["memory_budget_gb"] * 1e9:
         raise ConfigError(
             f"config.execution.memory_budget_gb = {execution['memory_budget_gb']:g}, but one model of {run.directory} needs "

@@ -2,13 +2,15 @@
 
 A task is a small class registered by name (TASKS), so that config selects it. Adding a task touches
 this file, the task enumeration of workflow/schemas/config.schema.yaml (tests/test_config.py checks
-that they agree) and icl.names (BASELINES_FOR_TASK, the classical learners drawn beside it, and HEADLINE_METRIC;
-tests/test_artifacts.py checks them against this registry).
+that they agree) and icl.names (BASELINES_FOR_TASK, the classical learners drawn beside it, HEADLINE_METRIC, and
+OUTPUT_DIM, its label width, which a task class reads from there; tests/test_artifacts.py checks them against this registry).
 """
 
 from dataclasses import dataclass
 
 import torch
+
+from . import names
 
 X_DISTRIBUTIONS = ("uniform", "normal")
 
@@ -35,7 +37,7 @@ class Task:
     """A family of functions x -> y, one drawn per sequence."""
 
     name: str
-    output_dim: int = 1
+    output_dim: int
     weight_rows = 1
 
     def __init__(self, noise: float = 0.0):
@@ -56,6 +58,7 @@ class Task:
 
 class LinearRegression(Task):
     name = "lr"
+    output_dim = names.OUTPUT_DIM[name]
 
     def labels(self, x, weights, generator):
         y = x @ weights.mT
@@ -66,6 +69,7 @@ class NonLinearRegression(Task):
     """y = sigmoid(w x) - 0.5: the released code's centring, so that targets have mean zero like LR's."""
 
     name = "nlr"
+    output_dim = names.OUTPUT_DIM[name]
 
     def labels(self, x, weights, generator):
         y = torch.sigmoid(x @ weights.mT) - 0.5
@@ -85,7 +89,7 @@ class MultiClass(Classification):
     """y = one-hot(argmax_c w_c x), one w_c per class; `noise` is the chance of a uniformly random label."""
 
     name = "mc"
-    output_dim = 3
+    output_dim = names.OUTPUT_DIM[name]
     weight_rows = 3
 
     def labels(self, x, weights, generator):
@@ -100,7 +104,7 @@ class RealClassification(Classification):
     """Two-way episodes of real datasets; icl.episodes draws them instead of labels()."""
 
     name = "real"
-    output_dim = 2  # breast cancer has only two classes
+    output_dim = names.OUTPUT_DIM[name]
 
 
 TASKS = {task.name: task for task in (LinearRegression, NonLinearRegression, MultiClass, RealClassification)}

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import checked, compiling, data, masks, metrics, models, runs, store, tasks
+from . import checked, compiling, data, masks, metrics, models, runs, shapes, store, tasks
 from .files import write_text
 from .runs import GROUP_KEYS, Run, resolve_device, tokens
 
@@ -365,15 +365,9 @@ def curve_frame(member: Run, curve: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def training_bytes(spec: dict) -> float:
-    """Device memory of one run in training: its weights, optimiser state and activations, and its training set."""
-    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
-    return models.training_bytes(config, spec["batch_size"]) + data.dataset_bytes(spec, spec["train_batches"] * spec["batch_size"])
-
-
 def models_per_pass(members: list[Run], budget_gb: float) -> int:
     """How many of the group's models fit the memory budget at once (at least one)."""
-    per_model = training_bytes(members[0].spec)  # its training set counted as unshared, the worst case
+    per_model = shapes.run_training_bytes(members[0].spec)  # its training set counted as unshared, the worst case
     return max(1, int(budget_gb * 1e9 // per_model))
 
 

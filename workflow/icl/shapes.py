@@ -1,0 +1,92 @@
+"""A run's shapes and sizes from its spec, without torch: the model's config, its training FLOPs and
+memory, and the bytes of its dataset files.
+
+Planning reads these (the budgets of icl.plan), and the Snakefile imports no torch, so that a dry
+run, and every job on a cluster (which evaluates the Snakefile again), starts without loading it.
+"""
+
+from dataclasses import dataclass
+
+from .names import OUTPUT_DIM
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    model: str = "softmax"  # softmax or lsa
+    n_layers: int = 24
+    width: int = 128
+    heads: int = 2
+    ffn_width: int = 512
+    attention: str = "dot"  # dot or rbf
+    shared: bool = True
+    input_dim: int = 17  # label dims + x dims
+    output_dim: int = 1
+    n_positions: int = 60
+    variant: str = "released"  # released or standard; the softmax model only
+
+    @property
+    def released(self) -> bool:
+        """Whether this is the released code's model (and so trained with its loss, schedule and permutation)."""
+        return self.model == "softmax" and self.variant == "released"
+
+    @classmethod
+    def from_spec(cls, spec: dict, output_dim: int) -> "ModelConfig":
+        return cls(
+            model=spec["model"], n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"],
+            ffn_width=spec["ffn_width"], attention=spec["attention"], shared=spec["shared"],
+            input_dim=output_dim + spec["x_dim"], output_dim=output_dim,
+            n_positions=spec["n_context"] + spec["n_queries"], variant=spec["variant"],
+        )
+
+
+def dataset_bytes(spec: dict, sequences: int) -> float:
+    """Size of `sequences` prompts of a run's shape in a dataset file: x and y in float32."""
+    width = spec["x_dim"] + OUTPUT_DIM[spec["task"]]
+    return 4.0 * sequences * (spec["n_context"] + spec["n_queries"]) * width
+
+
+def run_training_bytes(spec: dict) -> float:
+    """Device memory of one run in training: its weights, optimiser state and activations, and its training set."""
+    config = ModelConfig.from_spec(spec, OUTPUT_DIM[spec["task"]])
+    return training_bytes(config, spec["batch_size"]) + dataset_bytes(spec, spec["train_batches"] * spec["batch_size"])
+
+
+def training_flops(config: ModelConfig, batch_size: int) -> float:
+    """Matmul FLOPs of one training step of one model: forward and backward (about 3x forward).
+
+    Per token and layer, the softmax block does 4 W A (attention projections, A = W features for
+    q, k and v, or W/H in the released model) + 2 W F (MLP) multiply-adds and 2 T A for the scores
+    and the weighted sum; the probes and the input and output maps are added once per layer or once.
+    Used to report the fraction of a device's peak.
+    """
+    t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
+    if config.model == "softmax":
+        a = _attention_features(config)
+        per_token = layers * (4 * w * a + 2 * w * f + 2 * t * a + w * config.output_dim)
+        per_token += config.input_dim * w + w * config.output_dim
+    else:
+        d = config.input_dim
+        per_token = layers * (4 * d * d + 2 * t * d)
+    return 3 * 2 * per_token * t * batch_size
+
+
+def training_bytes(config: ModelConfig, batch_size: int) -> float:
+    """Rough device memory of one model in training: weights with their gradient and two Adam moments,
+    plus the activations autograd keeps (per token and layer: the block's inputs and projections,
+    the MLP's hidden layer, the attention weights and the probe), in float32."""
+    t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
+    blocks = 1 if config.shared else layers
+    if config.model == "softmax":
+        a = _attention_features(config)
+        parameters = blocks * (4 * w * a + 2 * w * f) + t * w + layers * 2 * w + (config.input_dim + 2) * w
+        per_token_layer = 6 * w + 4 * a + 2 * f + 2 * config.heads * t
+    else:
+        parameters = blocks * 4 * config.input_dim**2
+        per_token_layer = 6 * config.input_dim + 2 * t
+    activations = batch_size * t * layers * per_token_layer
+    return 4.0 * (4 * parameters + 1.5 * activations)
+
+
+def _attention_features(config: ModelConfig) -> int:
+    """Features of each of q, k and v, over all heads."""
+    return config.width // config.heads if config.released else config.width

@@ -12,6 +12,8 @@ from .names import OUTPUT_DIM
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The architecture of one trained model, which icl.models builds."""
+
     model: str = "softmax"  # softmax or lsa
     n_layers: int = 24
     width: int = 128

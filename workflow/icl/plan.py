@@ -120,11 +120,11 @@ def make_plan(config: dict) -> Plan:
     size = config["execution"]["group_size"]
     groups, counters = [], {}
     for (names, _), members in buckets.items():
+        label = "_".join([*names, re.sub(r"\W", "_", architecture(members[0].spec))])
         # As few groups as group_size allows, of sizes that differ by at most one: 18 runs make two jobs
         # of 9 rather than 12 and 6, which balances the jobs' lengths and keeps every group large.
         count = -(-len(members) // size)
         for part in range(count):
-            label = "_".join([*names, re.sub(r"\W", "_", architecture(members[0].spec))])
             index = counters[label] = counters.get(label, -1) + 1
             chunk = members[part * len(members) // count : (part + 1) * len(members) // count]
             groups.append(Group(name=f"{label}_{index}", sweep="+".join(names), runs=chunk))

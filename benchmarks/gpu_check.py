@@ -150,7 +150,7 @@ class Check:
             memory = torch.cuda.get_device_properties(self.device).total_memory
         else:
             memory = 8e9
-        per_model = shapes.training_bytes(shapes.ModelConfig.from_spec(spec, 1), spec["batch_size"])
+        per_model = shapes.training_bytes(shapes.ModelConfig.from_spec(spec), spec["batch_size"])
         return [k for k in (1, 4, 16, 32, 64, 128, 256) if k * per_model < 0.9 * memory]  # a rough estimate: OOM ends a sweep too
 
     def dataset(self, spec) -> Path:
@@ -333,7 +333,7 @@ class Check:
     def summary(self, seconds: float) -> str:
         device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
         spec = throughput.base_spec(self.config, True, "fp32")
-        config = shapes.ModelConfig.from_spec(spec, 1)
+        config = shapes.ModelConfig.from_spec(spec)
         flops = shapes.training_flops(config, spec["batch_size"])
         lines = [
             "# Performance: GPU readiness check",
@@ -381,7 +381,7 @@ class Check:
             "|---|---|---|---|---|---|",
         ]
         for layers in ("SL", "UL"):
-            estimate = shapes.training_bytes(shapes.ModelConfig.from_spec(throughput.base_spec(self.config, layers == "SL", "fp32"), 1), spec["batch_size"])
+            estimate = shapes.training_bytes(shapes.ModelConfig.from_spec(throughput.base_spec(self.config, layers == "SL", "fp32")), spec["batch_size"])
             for r in self.rows:
                 if r["layers"] == layers and "rate" in r and r["k"] == max(x["k"] for x in self.rows if x["layers"] == layers and "rate" in x):
                     measured = f"{r['memory'] / r['k'] / 1e6:.1f}" if r["memory"] == r["memory"] else "- (CPU)"

@@ -23,7 +23,7 @@ import torch
 import yaml
 
 from icl import config as icl_config
-from icl import data, plan, runs, shapes, tasks
+from icl import data, plan, runs, shapes
 from icl.training import GroupTrainer, set_precision
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ def main():
             spec = base_spec(config, layers == "SL", args.precision)
             dataset = tmp / f"{layers}.pt"
             data.save(data.training_set(spec), dataset)
-            model_config = shapes.ModelConfig.from_spec(spec, tasks.get("lr").output_dim)
+            model_config = shapes.ModelConfig.from_spec(spec)
             flops = shapes.training_flops(model_config, spec["batch_size"])
             print(f"\n{layers}: {runs.architecture(spec)}, batch {spec['batch_size']}, {model_config.n_positions} positions, "
                   f"{flops / 1e9:.3f} GFLOP per model-step (matmuls)")

@@ -72,9 +72,9 @@ def curve(m: runs.Run) -> pd.DataFrame:
 
 
 def initial_weights(m: runs.Run, s: dict) -> dict:
-    from icl import models, tasks
+    from icl import models
 
-    model = models.build(1, models.ModelConfig.from_spec(s, tasks.get(s["task"]).output_dim))
+    model = models.build(1, models.ModelConfig.from_spec(s))
     models.initialise(model, [m.seed])
     return {name: p.detach() for name, p in model.named_parameters()}
 

@@ -21,7 +21,7 @@ def load_group(members, device):
     """Stack the members' saved weights into one K-model module."""
     states = [load_model(m.file(store.MODEL)) for m in members]
     spec = members[0].spec
-    config = models.ModelConfig.from_spec(spec, tasks.get(spec["task"]).output_dim)
+    config = models.ModelConfig.from_spec(spec)
     model = models.build(len(members), config)
     stacked = {name: torch.cat([s["model"][name] for s in states]) for name in states[0]["model"]}
     model.load_state_dict(stacked)

@@ -32,7 +32,9 @@ class ModelConfig:
         return self.model == "softmax" and self.variant == "released"
 
     @classmethod
-    def from_spec(cls, spec: dict, output_dim: int) -> "ModelConfig":
+    def from_spec(cls, spec: dict) -> "ModelConfig":
+        """The model of a run's spec; its label width is its task's (names.OUTPUT_DIM)."""
+        output_dim = OUTPUT_DIM[spec["task"]]
         return cls(
             model=spec["model"], n_layers=spec["n_layers"], width=spec["width"], heads=spec["heads"],
             ffn_width=spec["ffn_width"], attention=spec["attention"], shared=spec["shared"],
@@ -49,7 +51,7 @@ def dataset_bytes(spec: dict, sequences: int) -> float:
 
 def run_training_bytes(spec: dict) -> float:
     """Device memory of one run in training: its weights, optimiser state and activations, and its training set."""
-    config = ModelConfig.from_spec(spec, OUTPUT_DIM[spec["task"]])
+    config = ModelConfig.from_spec(spec)
     return training_bytes(config, spec["batch_size"]) + dataset_bytes(spec, spec["train_batches"] * spec["batch_size"])
 
 

@@ -109,7 +109,7 @@ class GroupTrainer:
         self.execution = execution
         self.device = resolve_device(execution)
         self.n_context = self.spec["n_context"]
-        self.config = models.ModelConfig.from_spec(self.spec, output_dim)
+        self.config = models.ModelConfig.from_spec(self.spec)
         self.seeds = [m.seed for m in members]
         self._load_data()
         self.mask = torch.stack(

@@ -287,6 +287,41 @@ def test_output_shapes():
         assert torch.isfinite(out).all() and torch.isfinite(probes).all()
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("start", [N, N + 1])
+def test_outputs_from_a_start_position_are_those_of_the_whole_prompt(family, start):
+    """Training without an ICE term and evaluation read only the queries: forward(..., start) gives
+    the outputs and probes of positions start.. exactly as the whole prompt's forward pass does, and
+    so the same gradients, while a softmax model's last layer computes only those positions."""
+    cfg = config(**family, n_layers=3)
+    model = model_of(cfg, [5, 6])
+    tokens, mask = prompt_tokens(2, k=2), mask_stack(["prefix", "causal"])
+    whole, whole_probes = model(tokens, mask)
+    part, part_probes = model(tokens, mask, start)
+    assert part.shape == (2, 4, T - start, OUT) and part_probes.shape == (3, 2, 4, T - start, OUT)
+    torch.testing.assert_close(part, whole[:, :, start:], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(part_probes, whole_probes[:, :, :, start:], rtol=1e-12, atol=1e-12)
+
+    def gradients(output, probes):
+        model.zero_grad()
+        (output.pow(2).sum() + probes.pow(2).sum()).backward(retain_graph=True)
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    expected = gradients(whole[:, :, start:], whole_probes[:, :, :, start:])
+    got = gradients(part, part_probes)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-10, atol=1e-12, msg=name)
+
+    if family["model"] == "softmax":
+        rows = []
+        last = model.blocks[-1].mlp
+        handle = last.register_forward_hook(lambda module, inputs, output: rows.append(inputs[0].shape[2]))
+        model(tokens, mask, start)
+        handle.remove()
+        assert rows[-1] == T - start  # the last application of the last block saw only the outputs' positions
+
+
 def test_probes_are_trained_on_stop_gradient_hidden_states():
     """Fig. 3's probes of the standard model read the layers without changing them: a probe loss gives
     the backbone no gradient."""

@@ -82,12 +82,13 @@ def initial_weights(m: runs.Run, s: dict) -> dict:
 # --- K batched = K sequential ---
 
 
+@pytest.mark.parametrize("l2", [True, False], ids=["ice-term", "queries-only"])
 @pytest.mark.parametrize("variant", ["released", "standard"])
-def test_a_group_trains_each_model_as_if_it_were_alone(tmp_path, variant):
+def test_a_group_trains_each_model_as_if_it_were_alone(tmp_path, variant, l2):
     specs = [
-        spec(task="lr", mask="prefix", seed=0, l2=True, variant=variant),
-        spec(task="nlr", mask="causal", seed=1, permute=True, variant=variant),
-        spec(task="lr", mask="causal", seed=2, train_batches=2, variant=variant),  # a smaller training set, padded in the group
+        spec(task="lr", mask="prefix", seed=0, l2=l2, variant=variant),
+        spec(task="nlr", mask="causal", seed=1, permute=True, l2=l2, l2_weight=0.5, variant=variant),
+        spec(task="lr", mask="causal", seed=2, train_batches=2, l2=l2, variant=variant),  # a smaller training set, padded in the group
     ]
     group = [member(tmp_path, s, "group") for s in specs]
     trainers = training.train_group(group, execution(), progress=False)
@@ -127,30 +128,36 @@ def test_a_group_that_differs_in_shape_is_rejected(tmp_path):
     members = [member(tmp_path, spec(seed=0)), member(tmp_path, spec(seed=1, learning_rate=1e-3))]
     with pytest.raises(ValueError, match="learning_rate"):
         training.GroupTrainer(members, execution())
+    # the ICE term decides which positions the last layer computes
+    members = [member(tmp_path, spec(seed=0, l2=True)), member(tmp_path, spec(seed=1, l2=False))]
+    with pytest.raises(ValueError, match="ICE term"):
+        training.GroupTrainer(members, execution())
 
 
-def same_weights_and_batch(trainer):
-    """Give every model of the trainer model 0's weights and its first batch."""
+def losses_on_one_batch(tmp_path, specs):
+    """Each spec's (loss, query MSE, whole-prompt output and probes) on the first spec's first batch,
+    every model with the first one's initial weights; the specs train in separate groups where the
+    ICE term differs."""
+    trainers = [training.GroupTrainer([member(tmp_path, s, f"m{i}")], execution()) for i, s in enumerate(specs)]
+    x, y = trainers[0].batch(0)
+    results = []
     with torch.no_grad():
-        for parameter in trainer.model.parameters():
-            parameter.copy_(parameter[:1].clone().expand_as(parameter))
-    x, y = trainer.batch(0)
-    return x[[0] * len(x)], y[[0] * len(y)]
+        for trainer in trainers:
+            trainer.model.load_state_dict(trainers[0].model.state_dict())
+            loss, query = trainer._loss(x, y)
+            output, probes = trainer.model(training.tokens(x, y, trainer.n_context), trainer.mask)
+            results.append((loss[0], query[0], output[0], probes[:, 0]))
+    return results, y[0]
 
 
 def test_the_l2_regulariser_adds_the_mean_squared_ice_output(tmp_path):
     """standard: l2 runs add l2_weight * mean_j ||f(ICE_j)||^2 to the query loss; other runs do not."""
     plain, regularised = spec(variant="standard"), spec(variant="standard", l2=True, l2_weight=0.5)
-    members = [member(tmp_path, s, name) for s, name in ((plain, "plain"), (regularised, "l2"))]
-    trainer = training.GroupTrainer(members, execution())
-    x, y = same_weights_and_batch(trainer)
-    with torch.no_grad():
-        loss, query = trainer._loss(x, y)
-        output, _ = trainer.model(training.tokens(x, y, 6), trainer.mask)
-    torch.testing.assert_close(query[0], query[1])
-    ice_mse = (output[1, :, :6] ** 2).sum(-1).mean()
+    ((loss, query, _, _), (l2_loss, l2_query, output, _)), _ = losses_on_one_batch(tmp_path, [plain, regularised])
+    torch.testing.assert_close(query, l2_query)
+    ice_mse = (output[:, :6] ** 2).sum(-1).mean()
     assert ice_mse > 0
-    torch.testing.assert_close(loss[1] - loss[0], 0.5 * ice_mse, rtol=1e-4, atol=1e-8)
+    torch.testing.assert_close(l2_loss - loss, 0.5 * ice_mse, rtol=1e-4, atol=1e-8)
 
 
 @pytest.mark.parametrize("l2_weight", [1.0, 0.5])
@@ -161,24 +168,21 @@ def test_the_released_l2_regulariser_is_the_even_loss(tmp_path, l2_weight):
     probes of layers 1..L-1 add their query MSE; the last layer's probe is the prediction itself."""
     n, q = 6, 2
     specs = [spec(n_layers=1, l2=False), spec(n_layers=1, l2=True, l2_weight=l2_weight)]
-    trainer = training.GroupTrainer([member(tmp_path, s, f"m{i}") for i, s in enumerate(specs)], execution())
-    x, y = same_weights_and_batch(trainer)
-    with torch.no_grad():
-        loss, query = trainer._loss(x, y)
-        output, _ = trainer.model(training.tokens(x, y, n), trainer.mask)
+    ((loss, query, output, _), (l2_loss, l2_query, _, _)), y = losses_on_one_batch(tmp_path, specs)
     target = y.clone()
-    target[:, :, :n] = 0
-    errors = ((output - target) ** 2).sum(-1)  # [K, B, T]
-    by_hand_query = errors[0, :, n:].mean()
+    target[:, :n] = 0
+    errors = ((output - target) ** 2).sum(-1)  # [B, T]: both models have the same weights, so the same output
+    by_hand_query = errors[:, n:].mean()
     weights = torch.tensor([l2_weight] * n + [1.0] * q, dtype=errors.dtype)
-    by_hand_even = (errors[1] * weights).sum(-1).mean() / weights.sum()
-    torch.testing.assert_close(query, torch.stack([by_hand_query, by_hand_query]))
-    torch.testing.assert_close(loss[0], by_hand_query)
-    torch.testing.assert_close(loss[1], by_hand_even)
+    by_hand_even = (errors * weights).sum(-1).mean() / weights.sum()
+    torch.testing.assert_close(query, by_hand_query)
+    torch.testing.assert_close(l2_query, by_hand_query)
+    torch.testing.assert_close(loss, by_hand_query)
+    torch.testing.assert_close(l2_loss, by_hand_even)
     if l2_weight == 1.0:
-        torch.testing.assert_close(loss[1], errors[1].mean())  # the released even_loss: the plain mean over positions
-        ice = errors[1, :, :n].mean()
-        torch.testing.assert_close(loss[1], (n * ice + q * by_hand_query) / (n + q))
+        torch.testing.assert_close(l2_loss, errors.mean())  # the released even_loss: the plain mean over positions
+        ice = errors[:, :n].mean()
+        torch.testing.assert_close(l2_loss, (n * ice + q * by_hand_query) / (n + q))
 
     deeper = training.GroupTrainer([member(tmp_path, spec(n_layers=3, l2=True), "deep")], execution())
     x, y = deeper.batch(0)
@@ -244,7 +248,7 @@ def _kill_after_a_checkpoint(members, exe):
 
 
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
-    specs = [spec(mask="prefix", seed=0, l2=True), spec(mask="causal", seed=1, permute=True)]
+    specs = [spec(mask="prefix", seed=0, l2=True), spec(mask="causal", seed=1, permute=True, l2=True, l2_weight=0.5)]
     exe = execution(checkpoint_every=50, log_every=10)
     for attempt, steps in enumerate((300, 1200, 4800)):
         root = tmp_path / f"attempt{attempt}"
@@ -542,7 +546,7 @@ def test_prefix_and_causal_runs_of_one_setting_and_seed_start_from_the_same_weig
     """The masks' comparison is paired in everything but the mask: initial weights and batches come from
     the run's config without its mask; another seed (or setting) starts elsewhere."""
     specs = [spec(mask="prefix", seed=0, variant=variant), spec(mask="causal", seed=0, variant=variant),
-             spec(mask="prefix", seed=1, variant=variant), spec(mask="prefix", seed=0, l2=True, variant=variant)]
+             spec(mask="prefix", seed=1, variant=variant), spec(mask="prefix", seed=0, permute=True, variant=variant)]
     members = [member(tmp_path, s) for s in specs]
     assert len({m.key for m in members}) == 4
     trainer = training.GroupTrainer(members, execution())

@@ -63,14 +63,14 @@ def evaluate_runs(members, x_shifts, execution: dict) -> None:
         y = torch.stack([t[index]["y"] for t in test]).to(device)
         inputs = tokens(x, y, n)
         for n_visible in range(1, n + 1):
-            output, probes = model(inputs, _masks(members, n_visible, device))
+            output, probes = model(inputs, _masks(members, n_visible, device), n)  # the queries' outputs
             for k, member in enumerate(members):
                 readouts = [("", n_layers, output[k])]
                 if n_visible == n:
                     readouts += [("probe_", layer + 1, probes[layer, k]) for layer in range(n_layers)]
                 task = tasks.get(member.spec["task"])
                 for prefix, layer, prediction in readouts:
-                    for metric, errors in task.errors(prediction[:, n:], y[k, :, n:]).items():
+                    for metric, errors in task.errors(prediction, y[k, :, n:]).items():
                         value = errors.mean().item()
                         rows[k].append(dict(
                             split="test", test_set=test_set["test_set"], n_context=n_visible, x_shift=test_set["x_shift"], layer=layer, step=steps[k],

@@ -74,10 +74,12 @@ class SelfAttention(nn.Module):
         self.qkv = StackedLinear(models, config.width, 3 * config.width)
         self.out = StackedLinear(models, config.width, config.width)
 
-    def forward(self, h, mask):
-        """mask: [K, T, T] for every sequence of a model, or [K, B, T, T] per sequence."""
+    def forward(self, h, mask, start=0):
+        """mask: [K, T, T] for every sequence of a model, or [K, B, T, T] per sequence. Only the
+        positions from `start` on attend (every position is still a key and a value)."""
         k, b, t, width = h.shape
         q, key, v = self.qkv(h).view(k, b, t, 3, self.heads, width // self.heads).permute(3, 0, 1, 4, 2, 5)
+        q, mask = q[..., start:, :], mask[..., start:, :]
         mask = mask[:, None, None] if mask.dim() == 3 else mask[:, :, None]  # over [K, B, H, T, T]
         if self.rbf:
             # -1/2 ||q/sqrt(d_h) - k||^2 = q.k/sqrt(d_h) - ||k||^2/2 - ||q||^2/(2 d_h); the last term is
@@ -87,7 +89,7 @@ class SelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, key, v, attn_mask=bias)
         else:
             y = F.scaled_dot_product_attention(q, key, v, attn_mask=mask)
-        return self.out(y.transpose(2, 3).reshape(k, b, t, width))
+        return self.out(y.transpose(2, 3).reshape(k, b, t - start, width))
 
 
 class ReleasedSelfAttention(nn.Module):
@@ -102,10 +104,11 @@ class ReleasedSelfAttention(nn.Module):
         self.qkv = StackedLinear(models, config.width, 3 * self.features, parts=3)
         self.out = StackedLinear(models, self.features, config.width)
 
-    def forward(self, h, mask):
+    def forward(self, h, mask, start=0):
+        """Only the positions from `start` on attend (every position is still a key and a value)."""
         k, b, t, _ = h.shape
         q, key, v = self.qkv(h).view(k, b, t, 3, self.heads, -1).permute(3, 0, 1, 4, 2, 5)  # [K, B, H, T, W/H^2]
-        q = q / math.sqrt(q.shape[-1])
+        q, mask = q[..., start:, :] / math.sqrt(q.shape[-1]), mask[:, start:]
         logits = q @ key.transpose(-1, -2)
         if self.rbf:  # q.k - (||q||^2 + ||k||^2) / 2 = -||q - k||^2 / 2
             logits = logits - 0.5 * ((q**2).sum(-1)[..., :, None] + (key**2).sum(-1)[..., None, :])
@@ -113,7 +116,7 @@ class ReleasedSelfAttention(nn.Module):
         # over a mask-sized tensor rather than a backward pass over the logits too.
         bias = torch.zeros(mask.shape, dtype=logits.dtype, device=logits.device).masked_fill(~mask, torch.finfo(logits.dtype).min)
         y = torch.softmax(logits + bias[:, None, None], dim=-1) @ v
-        return self.out(y.transpose(2, 3).reshape(k, b, t, self.features))
+        return self.out(y.transpose(2, 3).reshape(k, b, t - start, self.features))
 
 
 class MLP(nn.Module):
@@ -137,8 +140,9 @@ class Block(nn.Module):
         self.ln_mlp = StackedLayerNorm(models, config.width)
         self.mlp = MLP(models, config)
 
-    def forward(self, h, mask):
-        h = h + self.attention(self.ln_attention(h), mask)
+    def forward(self, h, mask, start=0):
+        """The hidden states of the positions from `start` on."""
+        h = h[:, :, start:] + self.attention(self.ln_attention(h), mask, start)
         return h + self.mlp(self.ln_mlp(h))
 
 
@@ -153,9 +157,10 @@ class ReleasedBlock(nn.Module):
         self.ln_mlp = StackedLayerNorm(models, config.width)
         self.mlp = MLP(models, config)
 
-    def forward(self, h, mask):
+    def forward(self, h, mask, start=0):
+        """The hidden states of the positions from `start` on."""
         h = self.ln_attention(h)
-        h = h + self.attention(h, mask)
+        h = h[:, :, start:] + self.attention(h, mask, start)
         h = self.ln_mlp(h)
         return h + self.mlp(h)
 
@@ -183,13 +188,15 @@ class Transformer(nn.Module):
         self.head = StackedLinear(models, config.width, config.output_dim)
         self.probes = nn.ModuleList(Probe(models, config) for _ in range(config.n_layers))
 
-    def forward(self, tokens, mask):
-        """tokens [K, B, T, input_dim] -> (output [K, B, T, out], probe outputs [n_layers, K, B, T, out])."""
+    def forward(self, tokens, mask, start=0):
+        """tokens [K, B, T, input_dim] -> (output [K, B, T - start, out], probe outputs [n_layers, K, B, T - start, out]):
+        the outputs of the positions from `start` on. The last layer computes only those positions."""
         h = self.embed(tokens) + self.position
+        last = self.config.n_layers - 1
         probes = []
         for layer in range(self.config.n_layers):
-            h = self.blocks[0 if self.config.shared else layer](h, mask)
-            probes.append(self.probes[layer](h))
+            h = self.blocks[0 if self.config.shared else layer](h, mask, start if layer == last else 0)
+            probes.append(self.probes[layer](h if layer == last else h[:, :, start:]))
         return self.head(self.ln_out(h)), torch.stack(probes)
 
 
@@ -205,15 +212,16 @@ class ReleasedTransformer(nn.Module):
         self.blocks = nn.ModuleList(ReleasedBlock(models, config) for _ in range(1 if config.shared else config.n_layers))
         self.probes = nn.ModuleList(StackedLinear(models, config.width, config.output_dim) for _ in range(config.n_layers))
 
-    def forward(self, tokens, mask):
-        """tokens [K, B, T, input_dim] -> (output [K, B, T, out], probe outputs [n_layers, K, B, T, out]);
-        the output is the last probe's."""
+    def forward(self, tokens, mask, start=0):
+        """tokens [K, B, T, input_dim] -> (output [K, B, T - start, out], probe outputs [n_layers, K, B, T - start, out]):
+        the outputs of the positions from `start` on, the output being the last probe's. The last
+        layer computes only those positions."""
         h = self.embed(tokens) + self.position
         last = self.config.n_layers - 1
         probes = []
         for layer in range(self.config.n_layers):
-            h = self.blocks[0 if self.config.shared else layer](h, mask)
-            probes.append(self.probes[layer](h if layer == last else h.detach()))
+            h = self.blocks[0 if self.config.shared else layer](h, mask, start if layer == last else 0)
+            probes.append(self.probes[layer](h if layer == last else h[:, :, start:].detach()))
         probes = torch.stack(probes)
         return probes[last], probes
 
@@ -241,12 +249,13 @@ class LinearTransformer(nn.Module):
             LinearAttentionLayer(models, config.input_dim) for _ in range(1 if config.shared else config.n_layers)
         )
 
-    def forward(self, tokens, mask):
+    def forward(self, tokens, mask, start=0):
+        """The outputs of the positions from `start` on (every layer updates every position)."""
         weights = (mask / mask[:, -1:].sum(-1, keepdim=True))[:, None]  # 1/n over the visible ICEs
         z, per_layer = tokens, []
         for layer in range(self.config.n_layers):
             z = self.layers[0 if self.config.shared else layer](z, weights)
-            per_layer.append(z[..., : self.config.output_dim])
+            per_layer.append(z[..., start:, : self.config.output_dim])
         return per_layer[-1], torch.stack(per_layer)
 
 

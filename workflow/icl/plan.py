@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import RUN_SECTIONS, ConfigError, origin, section_of, validate, validate_run
 from .names import OUTPUT_DIM
-from .runs import GROUP_KEYS, RESULTS, Run, architecture, stable_hash
+from .runs import GROUP_KEYS, RESULTS, Run, architecture, has_ice_term, stable_hash
 from .shapes import dataset_bytes, run_training_bytes
 
 GROUP_NAME = r"[A-Za-z][A-Za-z0-9_]*"  # sweep names joined by _, an architecture and an index
@@ -99,7 +99,7 @@ def sweep_runs(config: dict, sweep: str) -> list:
 
 
 def _group_signature(spec: dict):
-    return tuple(spec[k] for k in GROUP_KEYS) + (OUTPUT_DIM[spec["task"]],)
+    return tuple(spec[k] for k in GROUP_KEYS) + (OUTPUT_DIM[spec["task"]], has_ice_term(spec))
 
 
 def make_plan(config: dict) -> Plan:

@@ -35,6 +35,12 @@ TEST_KEYS = PROMPT_KEYS + ("test_sequences",)
 PAIRED_OVER = ("mask", "seed")
 
 
+def has_ice_term(spec: dict) -> bool:
+    """Whether a run's loss reads the outputs at its ICE positions (the L2 regulariser). Without it the
+    last layer computes only the queries, a different computation, so it is part of a group's shape."""
+    return bool(spec["l2"]) and spec["l2_weight"] != 0
+
+
 def stable_hash(value, length: int = 8) -> str:
     """A short hex digest of a JSON-serialisable value, the same on every machine and run."""
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:length]

@@ -15,9 +15,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import checked, compiling, data, masks, metrics, models, runs, shapes, store, tasks
+from . import checked, compiling, data, masks, metrics, models, runs, shapes, store
 from .files import write_text
-from .runs import GROUP_KEYS, Run, resolve_device, tokens
+from .names import OUTPUT_DIM
+from .runs import GROUP_KEYS, Run, has_ice_term, resolve_device, tokens
 
 
 class DivergenceError(RuntimeError):
@@ -99,11 +100,12 @@ class GroupTrainer:
     def __init__(self, members: list[Run], execution: dict):
         self.members = members
         self.spec = members[0].spec
-        output_dim = tasks.get(self.spec["task"]).output_dim
         for member in members:
             differing = [k for k in GROUP_KEYS if member.spec[k] != self.spec[k]]
-            if tasks.get(member.spec["task"]).output_dim != output_dim:
+            if OUTPUT_DIM[member.spec["task"]] != OUTPUT_DIM[self.spec["task"]]:
                 differing.append("task (output size)")
+            if has_ice_term(member.spec) != has_ice_term(self.spec):
+                differing.append("l2 (whether the loss has an ICE term)")
             if differing:
                 raise ValueError(f"run {member.key} differs from its group in {differing}")
         self.execution = execution
@@ -116,6 +118,9 @@ class GroupTrainer:
             [masks.visibility(m.spec["mask"], self.n_context, self.spec["n_queries"], m.spec.get("train_n_context")) for m in members]
         ).to(self.device)
         self.l2_weight = torch.tensor([m.spec["l2_weight"] if m.spec["l2"] else 0.0 for m in members], device=self.device)
+        # Without an ICE term the loss reads only the queries' outputs, so the last layer computes
+        # only the query positions (the same loss and gradients, with less work).
+        self.ice_term = has_ice_term(self.spec)
         self.model = models.build(len(members), self.config)
         models.initialise(self.model, self.seeds)
         self.model.to(self.device)
@@ -178,18 +183,19 @@ class GroupTrainer:
         of the probes of layers 1..L-1, whose last-layer probe is the prediction itself.
         """
         n, n_queries = self.n_context, self.spec["n_queries"]
+        start = 0 if self.ice_term else n
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.spec["precision"] == "bf16"):
-            output, probes = self.model(tokens(x, y, n), self.mask)
+            output, probes = self.model(tokens(x, y, n), self.mask, start)
         output, probes = output.float(), probes.float()
-        query = query_loss(output[:, :, n:], y[:, :, n:])
-        ice = (output[:, :, :n] ** 2).sum(-1).mean((-2, -1))
+        query = query_loss(output[:, :, n - start :], y[:, :, n:])
+        ice = (output[:, :, :n] ** 2).sum(-1).mean((-2, -1)) if self.ice_term else torch.zeros_like(query)
         if self.config.released:
             ice_weight = self.l2_weight * n
             loss = (n_queries * query + ice_weight * ice) / (n_queries + ice_weight)
             probes = probes[:-1]
         else:
             loss = query + self.l2_weight * ice
-        probe = query_loss(probes[:, :, :, n:], y[:, :, n:]).sum(0)
+        probe = query_loss(probes[:, :, :, n - start :], y[:, :, n:]).sum(0)
         return loss + probe, query
 
     def _optimizer_step(self):

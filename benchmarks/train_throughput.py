@@ -6,7 +6,7 @@
 
 By default it trains groups of execution.group_size models of the default config's architecture
 (config.yaml), with its compile setting, as a training job does (alternating prefix and causal
-masks, on a small synthetic training set), and prints for SL and UL the model-steps/s (the best of
+masks, on a small synthetic training set; SL with the L2 term and UL without, as in Table 1), and prints for SL and UL the model-steps/s (the best of
 --repeats timed blocks of --steps steps after --warmup steps), per core on a CPU, their ratio to the
 released code, the matmul GFLOP/s beside this device's own fp32 matmul peak (one large matmul,
 measured here), and on a GPU the peak memory per model; then the device-hours of the config's grid. `--baseline` times the released code's way
@@ -45,8 +45,10 @@ def load_config(paper: bool) -> dict:
 
 
 def base_spec(config: dict, shared: bool, precision: str) -> dict:
+    """A run as Table 1 trains it: SL with the L2 term (its last layer computes every position), UL
+    without (its last layer computes only the queries)."""
     spec = {k: v for section in icl_config.RUN_SECTIONS for k, v in config[section].items()}
-    return spec | {"task": "lr", "shared": shared, "precision": precision, "train_batches": 8, "seed": 0}
+    return spec | {"task": "lr", "shared": shared, "l2": shared, "precision": precision, "train_batches": 8, "seed": 0}
 
 
 def make_members(spec, k, directory, dataset):

@@ -104,6 +104,18 @@ def test_the_variant_names_the_run_and_splits_groups():
     assert all(len({run.spec["variant"] for run in group.runs}) == 1 for group in built.groups)
 
 
+def test_the_ice_term_splits_groups():
+    """A run with the L2 term computes every position in its last layer, one without only the queries: a
+    group holds one kind. An L2 weight of 0 is no ICE term."""
+    sweeps = {"s": {"grid": {"task": ["lr"]}, "variants": [{"l2": True}, {"l2": False}, {"l2": True, "l2_weight": 0.0}, {"l2": True, "l2_weight": 0.5}]}}
+    built = plan.make_plan(config.validate({"seeds": 2, "sweeps": sweeps}))
+    kinds = sorted(sorted((run.spec["l2"], run.spec["l2_weight"]) for run in group.runs) for group in built.groups)
+    assert kinds == [
+        [(False, 1.0), (False, 1.0), (True, 0.0), (True, 0.0)],
+        [(True, 0.5), (True, 0.5), (True, 1.0), (True, 1.0)],
+    ]
+
+
 def test_groups_are_as_few_as_group_size_allows_and_balanced():
     """20 runs of one shape in groups of at most 12 make two groups of 10, not 12 and 8; every run is in one group."""
     sweeps = {"s": {"grid": {"task": ["lr", "nlr"], "mask": ["prefix", "causal"]}, "variants": [{}]}}

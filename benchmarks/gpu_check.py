@@ -334,7 +334,7 @@ class Check:
         device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
         spec = throughput.base_spec(self.config, True, "fp32")
         config = shapes.ModelConfig.from_spec(spec)
-        flops = shapes.training_flops(config, spec["batch_size"])
+        flops = {layers: shapes.run_training_flops(throughput.base_spec(self.config, layers == "SL", "fp32")) for layers in ("SL", "UL")}
         lines = [
             "# Performance: GPU readiness check",
             "",
@@ -343,7 +343,8 @@ class Check:
             + ("Quick mode: tiny sizes on a CPU, a test of the check itself, not a measurement of the paper's scale. " if self.quick else "")
             + f"Architecture: {config.n_layers} layers, width {config.width}, {config.heads} heads, FFN {config.ffn_width}, "
             f"{config.variant} variant, {config.attention} logit; batch {spec['batch_size']}, {config.n_positions} positions, "
-            f"{flops / 1e9:.3g} GFLOP per model-step (matmuls of SL and UL alike).",
+            f"{flops['SL'] / 1e9:.3g} GFLOP per model-step for SL (with the L2 term, as in Table 1) and {flops['UL'] / 1e9:.3g} for UL "
+            "(without it, the last layer computes only the queries), in matmuls.",
             "",
             "## Throughput",
             "",
@@ -359,7 +360,7 @@ class Check:
                 memory = f"{r['memory'] / r['k'] / 1e6:.0f}" if r["memory"] == r["memory"] else "-"
                 lines.append(
                     f"| {r['layers']} | {r['precision']} | {r['compile']} | {r['k']} | {r['rate']:.1f} | "
-                    f"{r['rate'] / throughput.RELEASED_H200[r['layers']]:.2f} | {r['rate'] * flops / 1e12:.3f} | "
+                    f"{r['rate'] / throughput.RELEASED_H200[r['layers']]:.2f} | {r['rate'] * flops[r['layers']] / 1e12:.3f} | "
                     f"{1000 * r['seconds']:.1f} | {r['warmup']:.1f} | {memory} |"
                 )
             else:

@@ -151,7 +151,7 @@ def main():
             dataset = tmp / f"{layers}.pt"
             data.save(data.training_set(spec), dataset)
             model_config = shapes.ModelConfig.from_spec(spec)
-            flops = shapes.training_flops(model_config, spec["batch_size"])
+            flops = shapes.run_training_flops(spec)
             print(f"\n{layers}: {runs.architecture(spec)}, batch {spec['batch_size']}, {model_config.n_positions} positions, "
                   f"{flops / 1e9:.3f} GFLOP per model-step (matmuls)")
             print(f"{'K':>6} {'model-steps/s' + per:>24} {'x released':>11} {'GFLOP/s' + per:>18} {'% of peak':>10} "

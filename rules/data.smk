@@ -11,6 +11,7 @@ rule train_data:
         "results/logs/data/{task}/{dataset}/train-b{batches}.log",
     benchmark:
         "results/benchmarks/data/{task}/{dataset}/train-b{batches}.tsv",
+    priority: 1  # before the other datasets: training waits for these
     conda:
         "../envs/icl.yaml"
     shell:

@@ -20,6 +20,7 @@ rule train:
     benchmark:
         "results/benchmarks/train/{group}.tsv",
     threads: max(1, config["execution"]["threads"])
+    priority: lambda wildcards: PLAN.group(wildcards.group).train_priority()
     resources:
         gpu=GPUS_PER_JOB,
         cpus_per_gpu=CPUS_PER_GPU,

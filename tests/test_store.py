@@ -141,6 +141,23 @@ def test_forcerun_train_names_every_training_job_of_a_finished_target(tmp_path):
     assert len(forced) == 1 and "Forced execution" in forced[0]
 
 
+def test_training_jobs_run_first_and_the_largest_first(tmp_path):
+    """Train jobs outrank every other job, the datasets they read come next, and a group with more work
+    ranks higher: the long jobs start first and the short ones fill the cores at the end."""
+    output = dry_run(tmp_path)
+    groups = {group.name: group for group in plan.make_plan(config.load(TINY)).groups}
+    priorities = {}
+    for block in job_blocks(output, "train"):
+        name = re.search(r"wildcards: group=(\S+)", block).group(1)
+        priorities[name] = float(re.search(r"priority: (\S+)", block).group(1))
+        assert priorities[name] == groups[name].train_priority() > 2
+    assert priorities.keys() == groups.keys()
+    assert all("priority: 1\n" in block for block in job_blocks(output, "train_data"))
+    assert not any("priority" in block for rule in ("test_data", "baselines", "evaluate", "theory") for block in job_blocks(output, rule))
+    runs = next(group.runs for group in groups.values() if len(group.runs) > 1)
+    assert plan.Group(name="g", sweep="s", runs=runs[:2]).train_priority() > plan.Group(name="g", sweep="s", runs=runs[:1]).train_priority()
+
+
 def test_the_rule_graph_does_not_grow_with_the_number_of_groups(tmp_path):
     nodes = []
     for size in (8, 1):

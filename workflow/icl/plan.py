@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import RUN_SECTIONS, ConfigError, origin, section_of, validate, validate_run
 from .names import OUTPUT_DIM
 from .runs import GROUP_KEYS, RESULTS, Run, architecture, has_ice_term, stable_hash
-from .shapes import dataset_bytes, run_training_bytes
+from .shapes import dataset_bytes, run_training_bytes, run_training_flops
 
 GROUP_NAME = r"[A-Za-z][A-Za-z0-9_]*"  # sweep names joined by _, an architecture and an index
 
@@ -29,6 +29,12 @@ class Group:
     def manifest(self, stage: str) -> Path:
         """The declared output of the group's train or evaluate job (see icl.store)."""
         return manifest(self.name, stage)
+
+    def train_priority(self) -> float:
+        """Snakemake's priority of the group's train job: 2 plus its matmul work in GFLOP. Training
+        outranks every other job (its datasets, at 1, come next), and the largest groups start first, so
+        that the short jobs fill the cores at the end of a run rather than a long one running alone."""
+        return 2 + sum(run.spec["steps"] * run_training_flops(run.spec) for run in self.runs) / 1e9
 
 
 def manifest(group: str, stage: str) -> Path:

@@ -8,6 +8,7 @@ run, and every job on a cluster (which evaluates the Snakefile again), starts wi
 from dataclasses import dataclass
 
 from .names import OUTPUT_DIM
+from .runs import has_ice_term
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,30 @@ def run_training_bytes(spec: dict) -> float:
     return training_bytes(config, spec["batch_size"]) + dataset_bytes(spec, spec["train_batches"] * spec["batch_size"])
 
 
-def training_flops(config: ModelConfig, batch_size: int) -> float:
+def run_training_flops(spec: dict) -> float:
+    """Matmul FLOPs of one training step of a run, as its group trains it: without the ICE term, the last
+    layer computes only the queries."""
+    outputs = None if has_ice_term(spec) else spec["n_queries"]
+    return training_flops(ModelConfig.from_spec(spec), spec["batch_size"], outputs)
+
+
+def training_flops(config: ModelConfig, batch_size: int, outputs: int | None = None) -> float:
     """Matmul FLOPs of one training step of one model: forward and backward (about 3x forward).
 
     Per token and layer, the softmax block does 4 W A (attention projections, A = W features for
     q, k and v, or W/H in the released model) + 2 W F (MLP) multiply-adds and 2 T A for the scores
     and the weighted sum; the probes and the input and output maps are added once per layer or once.
-    Used to report the fraction of a device's peak.
+    With `outputs` (the query positions, for a loss without the ICE term) the last softmax layer
+    projects q, k and v at every position and does the rest only at those, and the probes read
+    only those. Used to report the fraction of a device's peak, and to order training jobs.
     """
     t, w, f, layers = config.n_positions, config.width, config.ffn_width, config.n_layers
     if config.model == "softmax":
         a = _attention_features(config)
-        per_token = layers * (4 * w * a + 2 * w * f + 2 * t * a + w * config.output_dim)
-        per_token += config.input_dim * w + w * config.output_dim
+        read = (t if outputs is None else outputs) / t  # the fraction of positions whose outputs are computed
+        block = w * a + 2 * w * f + 2 * t * a  # all but the q, k and v projections
+        per_token = (layers - 1) * (3 * w * a + block) + 3 * w * a + block * read
+        per_token += config.input_dim * w + (layers + 1) * w * config.output_dim * read
     else:
         d = config.input_dim
         per_token = layers * (4 * d * d + 2 * t * d)

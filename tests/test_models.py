@@ -552,6 +552,18 @@ def test_released_mlp_uses_the_tanh_approximation_of_gelu():
         assert max_change(got, other) > 1e-6
 
 
+def test_the_sigmoid_form_of_the_tanh_gelu_is_atens_tanh_gelu_with_its_gradient():
+    """x sigmoid(2u) is x (1 + tanh(u)) / 2: the same values and, by its own backward pass, the same
+    gradient, checked against finite differences and against ATen's tanh GELU."""
+    x = (4.0 * torch.randn(257, generator=torch.Generator().manual_seed(6), dtype=F64)).requires_grad_()
+    assert torch.autograd.gradcheck(models.TanhGELU.apply, (x,))
+    grad = torch.randn(257, generator=torch.Generator().manual_seed(7), dtype=F64)
+    ours, = torch.autograd.grad(models.TanhGELU.apply(x), x, grad)
+    atens, = torch.autograd.grad(F.gelu(x, approximate="tanh"), x, grad)
+    torch.testing.assert_close(models.TanhGELU.apply(x), F.gelu(x, approximate="tanh"), rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(ours, atens, rtol=1e-12, atol=1e-12)
+
+
 def test_released_read_out_is_the_last_probe_trained_through_the_backbone():
     """The prediction is the last layer's probe and trains every layer; the probes of layers 1..L-1 read
     stop-gradient states, so they give the backbone no gradient."""

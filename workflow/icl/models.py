@@ -108,15 +108,48 @@ class ReleasedSelfAttention(nn.Module):
         """Only the positions from `start` on attend (every position is still a key and a value)."""
         k, b, t, _ = h.shape
         q, key, v = self.qkv(h).view(k, b, t, 3, self.heads, -1).permute(3, 0, 1, 4, 2, 5)  # [K, B, H, T, W/H^2]
-        q, mask = q[..., start:, :] / math.sqrt(q.shape[-1]), mask[:, start:]
-        logits = q @ key.transpose(-1, -2)
-        if self.rbf:  # q.k - (||q||^2 + ||k||^2) / 2 = -||q - k||^2 / 2
-            logits = logits - 0.5 * ((q**2).sum(-1)[..., :, None] + (key**2).sum(-1)[..., None, :])
-        # Adding 0 or the most negative float gives the very numbers of masked_fill, in one pass
-        # over a mask-sized tensor rather than a backward pass over the logits too.
-        bias = torch.zeros(mask.shape, dtype=logits.dtype, device=logits.device).masked_fill(~mask, torch.finfo(logits.dtype).min)
-        y = torch.softmax(logits + bias[:, None, None], dim=-1) @ v
-        return self.out(y.transpose(2, 3).reshape(k, b, t - start, self.features))
+        head_width, queries = q.shape[-1], t - start
+        q, mask = q[..., start:, :] / math.sqrt(head_width), mask[:, start:]
+        if self.rbf:
+            # q.k - (||q||^2 + ||k||^2) / 2 = -||q - k||^2 / 2. The ||q||^2 term is constant along a
+            # softmax row, so it is dropped, and ||k||^2 rides in the matmul as one more feature:
+            # [q, -1/2] . [k, ||k||^2]. Elementwise ops over [T, T] logits are slow on a CPU.
+            q = torch.cat([q, q.new_full((*q.shape[:-1], 1), -0.5)], dim=-1)
+            key = torch.cat([key, (key * key).sum(-1, keepdim=True)], dim=-1)
+        # The mask is an additive bias of 0 or the most negative float (the numbers of masked_fill, as
+        # the logits are far smaller), which baddbmm adds while it computes the logits.
+        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(~mask, torch.finfo(q.dtype).min)
+        bias = bias[:, None, None].expand(k, b, self.heads, queries, t).reshape(-1, queries, t)
+        logits = torch.baddbmm(bias, q.reshape(-1, queries, q.shape[-1]), key.reshape(-1, t, key.shape[-1]).transpose(1, 2))
+        y = (torch.softmax(logits, dim=-1) @ v.reshape(-1, t, head_width)).view(k, b, self.heads, queries, head_width)
+        return self.out(y.transpose(2, 3).reshape(k, b, queries, self.features))
+
+
+class TanhGELU(torch.autograd.Function):
+    """GELU's tanh approximation, x (1 + tanh(u)) / 2 with u = sqrt(2 / pi) (x + 0.044715 x^3), written
+    as the same function x sigmoid(2u): ATen's tanh is slow on a CPU, its sigmoid is not, and the
+    backward pass reuses the saved sigmoid instead of evaluating a transcendental again."""
+
+    SLOPE = 2 * math.sqrt(2 / math.pi)  # 2u = x (SLOPE + CUBIC x^2)
+    CUBIC = SLOPE * 0.044715
+
+    @staticmethod
+    def forward(ctx, x):
+        s = torch.mul(x, x).mul_(TanhGELU.CUBIC).add_(TanhGELU.SLOPE).mul_(x).sigmoid_()
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d/dx x s(2u) = s + x s (1 - s) d(2u)/dx, with x d(2u)/dx = x (SLOPE + 3 CUBIC x^2)
+        x, s = ctx.saved_tensors
+        x_slope = torch.mul(x, x).mul_(3 * TanhGELU.CUBIC).add_(TanhGELU.SLOPE).mul_(x)
+        return torch.sub(1, s).mul_(s).mul_(x_slope).add_(s).mul_(grad)
+
+
+def gelu_tanh(x):
+    """GELU's tanh approximation: ATen's fused kernel on a GPU, the sigmoid form on a CPU."""
+    return F.gelu(x, approximate="tanh") if x.is_cuda else TanhGELU.apply(x)
 
 
 class MLP(nn.Module):
@@ -124,10 +157,10 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = StackedLinear(models, config.width, config.ffn_width)
         self.proj = StackedLinear(models, config.ffn_width, config.width)
-        self.gelu = "tanh" if config.released else "none"  # the released code's approximate GELU
+        self.gelu = gelu_tanh if config.released else F.gelu  # the released code's approximate GELU
 
     def forward(self, h):
-        return self.proj(F.gelu(self.fc(h), approximate=self.gelu))
+        return self.proj(self.gelu(self.fc(h)))
 
 
 class Block(nn.Module):

@@ -104,8 +104,13 @@ def sweep_runs(config: dict, sweep: str) -> list:
     return list(runs.values())
 
 
-def _group_signature(spec: dict):
-    return tuple(spec[k] for k in GROUP_KEYS) + (OUTPUT_DIM[spec["task"]], has_ice_term(spec))
+def group_signature(spec: dict) -> dict:
+    """What the runs of one group must share: the GROUP_KEYS, their task's label width, and whether
+    their loss has the ICE term (which decides the positions the last layer computes)."""
+    return {key: spec[key] for key in GROUP_KEYS} | {
+        "task (output size)": OUTPUT_DIM[spec["task"]],
+        "l2 (whether the loss has an ICE term)": has_ice_term(spec),
+    }
 
 
 def make_plan(config: dict) -> Plan:
@@ -122,7 +127,7 @@ def make_plan(config: dict) -> Plan:
             wanted_by.setdefault(run.key, (run, []))[1].append(name)
     buckets = {}
     for run, names in wanted_by.values():
-        buckets.setdefault((tuple(names), _group_signature(run.spec)), []).append(run)
+        buckets.setdefault((tuple(names), tuple(group_signature(run.spec).values())), []).append(run)
     size = config["execution"]["group_size"]
     groups, counters = [], {}
     for (names, _), members in buckets.items():

@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from . import checked, compiling, data, masks, metrics, models, runs, shapes, store
 from .files import write_text
-from .names import OUTPUT_DIM
-from .runs import GROUP_KEYS, Run, has_ice_term, resolve_device, tokens
+from .plan import group_signature
+from .runs import Run, has_ice_term, resolve_device, tokens
 
 
 class DivergenceError(RuntimeError):
@@ -100,12 +100,9 @@ class GroupTrainer:
     def __init__(self, members: list[Run], execution: dict):
         self.members = members
         self.spec = members[0].spec
+        signature = group_signature(self.spec)
         for member in members:
-            differing = [k for k in GROUP_KEYS if member.spec[k] != self.spec[k]]
-            if OUTPUT_DIM[member.spec["task"]] != OUTPUT_DIM[self.spec["task"]]:
-                differing.append("task (output size)")
-            if has_ice_term(member.spec) != has_ice_term(self.spec):
-                differing.append("l2 (whether the loss has an ICE term)")
+            differing = [key for key, value in group_signature(member.spec).items() if value != signature[key]]
             if differing:
                 raise ValueError(f"run {member.key} differs from its group in {differing}")
         self.execution = execution

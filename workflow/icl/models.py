@@ -148,8 +148,11 @@ class TanhGELU(torch.autograd.Function):
 
 
 def gelu_tanh(x):
-    """GELU's tanh approximation: ATen's fused kernel on a GPU, the sigmoid form on a CPU."""
-    return F.gelu(x, approximate="tanh") if x.is_cuda else TanhGELU.apply(x)
+    """GELU's tanh approximation: the sigmoid form on a CPU; ATen's fused kernel on a GPU, and in half
+    precision, where ATen computes in float32 inside the kernel."""
+    if x.is_cuda or x.dtype in (torch.bfloat16, torch.float16):
+        return F.gelu(x, approximate="tanh")
+    return TanhGELU.apply(x)
 
 
 class MLP(nn.Module):

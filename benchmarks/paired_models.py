@@ -1,0 +1,90 @@
+"""Paired speed of the model code: icl/models.py at a git revision against the working tree's.
+
+    python benchmarks/paired_models.py HEAD~1                  # SL and UL, the default config's group
+    python benchmarks/paired_models.py HEAD~1 --layers UL --blocks 16
+
+A machine whose speed drifts by more than a change gains (a shared or virtual one) cannot show the
+gain by timing one version after the other. So one process builds the same group of models with
+each version, as a training job does (benchmarks/train_throughput.py's settings), and alternates
+blocks of training steps between them, in the order ABBA...; it prints the model-steps per second
+of CPU time of each and their ratio. The revision's models.py must have the interface that the
+working tree's training code calls.
+"""
+
+import argparse
+import subprocess
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import torch
+
+from icl import data, models, training
+from train_throughput import REPO, base_spec, load_config, make_members
+
+
+def models_at(revision: str) -> types.ModuleType:
+    """icl/models.py as it was at `revision`, as a module of the icl package (its relative imports
+    resolve to the working tree's modules)."""
+    path = "workflow/icl/models.py"
+    source = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType(f"icl.models_at_{revision}")
+    module.__package__ = "icl"
+    exec(compile(source, f"{revision}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def trainer_with(model_code: types.ModuleType, members, execution) -> training.GroupTrainer:
+    """A trainer whose group is built by `model_code` (build and initialise are looked up when it is made)."""
+    current = training.models
+    training.models = model_code
+    try:
+        return training.GroupTrainer(members, execution)
+    finally:
+        training.models = current
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("revision", help="the git revision whose icl/models.py to compare with the working tree's")
+    parser.add_argument("--layers", choices=["SL", "UL", "both"], default="both")
+    parser.add_argument("--blocks", type=int, default=12, help="timed blocks of each version")
+    parser.add_argument("--steps", type=int, default=10, help="steps per block")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    config = load_config(paper=False)
+    execution = config["execution"] | {"device": "cpu", "compile": "off", "log_every": 10**9}
+    k = config["execution"]["group_size"]
+    versions = {args.revision: models_at(args.revision), "working tree": models}
+    print(f"{k} models of the default config's architecture, eager, {args.threads} thread(s); "
+          f"{args.blocks} blocks of {args.steps} steps of each version, alternating")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for layers in (["SL", "UL"] if args.layers == "both" else [args.layers]):
+            spec = base_spec(config, layers == "SL", "fp32")
+            dataset = tmp / f"{layers}.pt"
+            data.save(data.training_set(spec), dataset)
+            members = make_members(spec, k, tmp / layers, dataset)
+            trainers = {name: trainer_with(code, members, execution) for name, code in versions.items()}
+            for trainer in trainers.values():  # warm-up
+                for _ in range(args.steps):
+                    trainer.train_step()
+            seconds = dict.fromkeys(trainers, 0.0)
+            order = list(trainers)
+            for block in range(args.blocks):
+                for name in order if block % 2 == 0 else order[::-1]:
+                    start = time.process_time()
+                    for _ in range(args.steps):
+                        trainers[name].train_step()
+                    seconds[name] += time.process_time() - start
+            rates = {name: k * args.steps * args.blocks / s for name, s in seconds.items()}
+            for name, rate in rates.items():
+                print(f"{layers} {name:>14}: {rate:7.1f} model-steps per CPU-s")
+            print(f"{layers} ratio, working tree / {args.revision}: {rates['working tree'] / rates[args.revision]:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,15 +2,16 @@
 
     python benchmarks/train_throughput.py --threads 1              # the default config, as its jobs train
     python benchmarks/train_throughput.py --threads 1 --baseline   # released-style: one model, eager
+    python benchmarks/train_throughput.py --threads 1 --cpu-kernels off  # without the fused CPU kernels
     python benchmarks/train_throughput.py --paper --ks 32 128 512 --precision bf16 --compile default
 
 By default it trains groups of execution.group_size models of the default config's architecture
-(config.yaml), with its compile setting, as a training job does (alternating prefix and causal
+(config.yaml), with its compile and CPU-kernel settings, as a training job does (alternating prefix and causal
 masks, on a small synthetic training set; SL with the L2 term and UL without, as in Table 1), and prints for SL and UL the model-steps/s (the best of
 --repeats timed blocks of --steps steps after --warmup steps), per core on a CPU, their ratio to the
 released code, the matmul GFLOP/s beside this device's own fp32 matmul peak (one large matmul,
 measured here), and on a GPU the peak memory per model; then the device-hours of the config's grid. `--baseline` times the released code's way
-of training: one model per process, eager. `--paper` uses the paper's architecture (configs/paper.yaml).
+of training: one model per process, eager, with PyTorch's own ops (no fused CPU kernels). `--paper` uses the paper's architecture (configs/paper.yaml).
 """
 
 import argparse
@@ -23,7 +24,7 @@ import torch
 import yaml
 
 from icl import config as icl_config
-from icl import data, plan, runs, shapes
+from icl import cpu_kernels, data, plan, runs, shapes
 from icl.training import GroupTrainer, set_precision
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,6 +124,7 @@ def main():
     parser.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
     parser.add_argument("--compile", choices=["off", "default", "reduce-overhead", "max-autotune"],
                         help="default: the config's execution.compile")
+    parser.add_argument("--cpu-kernels", choices=cpu_kernels.MODES, help="default: the config's execution.cpu_kernels")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (per-core rates divide by it)")
     parser.add_argument("--layers", choices=["SL", "UL", "both"], default="both")
@@ -132,6 +134,8 @@ def main():
     config = load_config(args.paper)
     compile_mode = "off" if args.baseline else (args.compile or config["execution"]["compile"])
     ks = [1] if args.baseline else (args.ks or [config["execution"]["group_size"]])
+    kernels = "off" if args.baseline else (args.cpu_kernels or config["execution"]["cpu_kernels"])
+    cpu_kernels.set_mode(kernels)
     execution = config["execution"] | {"device": args.device, "compile": compile_mode, "log_every": 10**9}
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu")
     peak = matmul_peak(device)
@@ -140,6 +144,7 @@ def main():
     if on_cpu:
         print("per CPU-s: model-steps per second of this process's CPU time, per thread")
     print(f"{'paper' if args.paper else 'default'} architecture on {device}, precision {args.precision}, compile {compile_mode}"
+          + (f", CPU kernels {kernels}" if device.type == "cpu" else "")
           + (" (released-style baseline: one model per process, eager)" if args.baseline else ""))
     print(f"fp32 matmul peak of this device: {peak / 1e9 / (args.threads if on_cpu else 1):.1f} GFLOP/s{per}, one {2048 if on_cpu else 8192}^2 matmul")
 

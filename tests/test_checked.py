@@ -27,7 +27,7 @@ def spec(**overrides):
     return base | overrides
 
 
-EXECUTION = dict(group_size=8, memory_budget_gb=1, device="cpu", compile="off", threads=1, checkpoint_every=1000, log_every=1)
+EXECUTION = dict(group_size=8, memory_budget_gb=1, device="cpu", compile="off", cpu_kernels="auto", threads=1, checkpoint_every=1000, log_every=1)
 
 
 def truncate(path):

@@ -325,17 +325,18 @@ def test_outputs_from_a_start_position_are_those_of_the_whole_prompt(family, sta
 @pytest.mark.parametrize("variant, attention", [("released", "rbf"), ("standard", "dot")])
 def test_training_flops_count_the_matmuls_of_a_training_step(variant, attention):
     """shapes.training_flops (the benchmarks' GFLOP/s, the order of training jobs) against torch's count
-    of one forward and backward pass, over every position and over the queries' outputs alone."""
+    of one forward and backward pass, over every position and over the queries' outputs alone (with the
+    PyTorch code, whose matmuls torch can count)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from icl import shapes
+    from icl import cpu_kernels, shapes
 
     cfg = config(variant=variant, attention=attention, n_layers=3, width=32, ffn_width=64)
     model = models.build(1, cfg)
     models.initialise(model, [0])
     tokens, mask = prompt_tokens(0, batch=8).float(), mask_stack(["prefix"])
     for start, outputs in ((0, None), (N, Q)):
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False) as counter, cpu_kernels.using("off"):
             out, probes = model(tokens, mask, start)
             (out.pow(2).sum() + probes.pow(2).sum()).backward()
         assert shapes.training_flops(cfg, 8, outputs) == pytest.approx(counter.get_total_flops(), rel=0.01)

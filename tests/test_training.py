@@ -54,7 +54,7 @@ def member(root: Path, s: dict, name: str = "results") -> runs.Run:
 
 def execution(**overrides):
     return dict(
-        group_size=8, memory_budget_gb=1, device="cpu", compile="off", threads=1, checkpoint_every=1000,
+        group_size=8, memory_budget_gb=1, device="cpu", compile="off", cpu_kernels="auto", threads=1, checkpoint_every=1000,
         log_every=5,
     ) | overrides
 

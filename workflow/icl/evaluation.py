@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import torch
 
-from . import data, masks, metrics, models, runs, store, tasks
+from . import cpu_kernels, data, masks, metrics, models, runs, store, tasks
 from .runs import resolve_device, tokens
 from .training import load_model
 
@@ -50,6 +50,7 @@ def evaluate_runs(members, x_shifts, execution: dict) -> None:
     """Each run's metrics on its test file, written beside its model."""
     if execution["threads"]:
         torch.set_num_threads(execution["threads"])
+    cpu_kernels.set_mode(execution["cpu_kernels"])
     device = resolve_device(execution)
     model, steps = load_group(members, device)
     spec = members[0].spec

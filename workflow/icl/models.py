@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import cpu_kernels
 from .lsa import linear_attention
 from .shapes import ModelConfig
 
@@ -56,13 +57,17 @@ class StackedLinear(nn.Module):
 
 
 class StackedLayerNorm(nn.Module):
+    EPS = 1e-5
+
     def __init__(self, models: int, width: int):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(models, 1, 1, width))
         self.bias = nn.Parameter(torch.zeros(models, 1, 1, width))
 
     def forward(self, x):
-        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+        if cpu_kernels.applies(x) and x.shape[-1] % cpu_kernels.lanes(x) == 0:
+            return cpu_kernels.layer_norm(x, self.weight, self.bias, self.EPS)
+        return F.layer_norm(x, x.shape[-1:], eps=self.EPS) * self.weight + self.bias
 
 
 class SelfAttention(nn.Module):
@@ -106,8 +111,11 @@ class ReleasedSelfAttention(nn.Module):
 
     def forward(self, h, mask, start=0):
         """Only the positions from `start` on attend (every position is still a key and a value)."""
+        qkv = self.qkv(h)  # in bfloat16 under autocast
+        if cpu_kernels.applies(qkv):
+            return self.out(cpu_kernels.attention(qkv, mask, start, self.heads, self.rbf))
         k, b, t, _ = h.shape
-        q, key, v = self.qkv(h).view(k, b, t, 3, self.heads, -1).permute(3, 0, 1, 4, 2, 5)  # [K, B, H, T, W/H^2]
+        q, key, v = qkv.view(k, b, t, 3, self.heads, -1).permute(3, 0, 1, 4, 2, 5)  # [K, B, H, T, W/H^2]
         head_width, queries = q.shape[-1], t - start
         q, mask = q[..., start:, :] / math.sqrt(head_width), mask[:, start:]
         if self.rbf:
@@ -148,10 +156,12 @@ class TanhGELU(torch.autograd.Function):
 
 
 def gelu_tanh(x):
-    """GELU's tanh approximation: the sigmoid form on a CPU; ATen's fused kernel on a GPU, and in half
-    precision, where ATen computes in float32 inside the kernel."""
+    """GELU's tanh approximation: the CPU kernel, or else the sigmoid form, on a CPU; ATen's fused
+    kernel on a GPU, and in half precision, where ATen computes in float32 inside the kernel."""
     if x.is_cuda or x.dtype in (torch.bfloat16, torch.float16):
         return F.gelu(x, approximate="tanh")
+    if cpu_kernels.applies(x):
+        return cpu_kernels.tanh_gelu(x)
     return TanhGELU.apply(x)
 
 

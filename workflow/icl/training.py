@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import checked, compiling, data, masks, metrics, models, runs, shapes, store
+from . import checked, compiling, cpu_kernels, data, masks, metrics, models, runs, shapes, store
 from .files import write_text
 from .plan import group_signature
 from .runs import Run, has_ice_term, resolve_device, tokens
@@ -388,6 +388,7 @@ def train_group(members: list[Run], execution: dict, manifest=None, progress: bo
     if missing:
         if execution["threads"]:
             torch.set_num_threads(execution["threads"])
+        cpu_kernels.set_mode(execution["cpu_kernels"])
         size = models_per_pass(missing, execution["memory_budget_gb"])
         passes = [missing[i : i + size] for i in range(0, len(missing), size)]
         if len(passes) > 1:

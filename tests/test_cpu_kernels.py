@@ -1,0 +1,157 @@
+"""The fused CPU kernels against the models' PyTorch code: the same values and gradients, a unit's
+result independent of its neighbours, and the PyTorch code where no compiler builds them."""
+
+import warnings
+
+import pytest
+import torch
+
+from icl import cpu_kernels, masks, models
+from icl.shapes import ModelConfig
+
+N, Q = 6, 3  # ICEs and queries: 9 positions
+
+
+@pytest.fixture(autouse=True)
+def built():
+    assert cpu_kernels.library() is not None, "the CPU kernels build on the test machine"
+
+
+def attention_inputs(dtype, models_=3, batch=3, heads=2, attention="rbf"):
+    """A released attention layer with large random weights (sharp softmaxes), inputs, and a mask per
+    model: prefix, causal, and one whose first query sees nothing."""
+    cfg = ModelConfig(n_layers=1, width=16, heads=heads, ffn_width=16, attention=attention, n_positions=N + Q)
+    layer = models.ReleasedSelfAttention(models_, cfg).to(dtype)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=dtype))
+    mask = torch.stack([masks.visibility(kind, N, Q) for kind in ("prefix", "causal", "causal")][:models_])
+    mask[-1, N] = False
+    h = torch.randn(models_, batch, N + Q, 16, generator=generator, dtype=dtype, requires_grad=True)
+    return layer, h, mask
+
+
+def values_and_gradients(function, inputs, grad):
+    out = function()
+    return [out, *torch.autograd.grad(out, inputs, grad)]
+
+
+@pytest.mark.parametrize("attention", ["rbf", "dot"])
+@pytest.mark.parametrize("start", [0, N])
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
+def test_the_attention_kernel_is_the_released_attention(attention, start, dtype, tolerance):
+    """Outputs and every gradient (input, projections) equal the PyTorch code's, with 18 sequence heads
+    (not a whole number of SIMD vectors), a row that sees nothing, and queries from `start`."""
+    layer, h, mask = attention_inputs(dtype, attention=attention)
+    inputs = [h, *layer.parameters()]
+    grad = torch.randn(3, 3, N + Q - start, 16, dtype=dtype)
+    with cpu_kernels.using("off"):
+        expected = values_and_gradients(lambda: layer(h, mask, start), inputs, grad)
+    with cpu_kernels.using("auto"):
+        assert cpu_kernels.applies(h)
+        found = values_and_gradients(lambda: layer(h, mask, start), inputs, grad)
+    for got, want in zip(found, expected):
+        torch.testing.assert_close(got, want, atol=tolerance * want.abs().max().item(), rtol=tolerance)
+    # the query that sees nothing averages every value, as the softmax of equal logits does
+    values = layer.qkv(h)[-1, :, :, 16:].mean(1)
+    seen_nothing = values @ layer.out.weight[-1] + layer.out.bias[-1]
+    torch.testing.assert_close(found[0][-1, :, N - start], seen_nothing, atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.parametrize("rbf", [True, False])
+def test_the_attention_kernel_passes_gradcheck(rbf):
+    generator = torch.Generator().manual_seed(1)
+    qkv = torch.randn(2, 3, 5, 3 * 2 * 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    mask = torch.stack([masks.visibility(kind, 3, 2) for kind in ("prefix", "causal")])
+    for start in (0, 3):
+        assert torch.autograd.gradcheck(lambda x: cpu_kernels.attention(x, mask, start, 2, rbf), (qkv,))
+
+
+def test_the_gelu_kernel_is_the_tanh_gelu():
+    generator = torch.Generator().manual_seed(2)
+    x = (3 * torch.randn(5, 7, 11, generator=generator, dtype=torch.float64)).requires_grad_()  # 385 values: a partial vector
+    grad = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+    expected = values_and_gradients(lambda: torch.nn.functional.gelu(x, approximate="tanh"), [x], grad)
+    found = values_and_gradients(lambda: cpu_kernels.tanh_gelu(x), [x], grad)
+    for got, want in zip(found, expected):
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
+    assert torch.autograd.gradcheck(cpu_kernels.tanh_gelu, (x[:2, :3],))
+    x32 = x.detach().float().requires_grad_()
+    expected = values_and_gradients(lambda: torch.nn.functional.gelu(x32, approximate="tanh"), [x32], grad.float())
+    found = values_and_gradients(lambda: cpu_kernels.tanh_gelu(x32), [x32], grad.float())
+    for got, want in zip(found, expected):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    # far out, the sigmoid saturates rather than overflowing
+    low, high = cpu_kernels.tanh_gelu(torch.tensor([-200.0, 200.0])).tolist()
+    assert abs(low) < 1e-30 and high == 200.0
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_the_layer_norm_kernel_is_the_stacked_layer_norm(dtype, tolerance):
+    generator = torch.Generator().manual_seed(3)
+    norm = models.StackedLayerNorm(3, 16).to(dtype)
+    with torch.no_grad():
+        for parameter in norm.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=dtype))
+    x = (2 * torch.randn(3, 4, 5, 16, generator=generator, dtype=dtype) + 1).requires_grad_()
+    grad = torch.randn(x.shape, generator=generator, dtype=dtype)
+    inputs = [x, norm.weight, norm.bias]
+    with cpu_kernels.using("off"):
+        expected = values_and_gradients(lambda: norm(x), inputs, grad)
+    found = values_and_gradients(lambda: norm(x), inputs, grad)
+    for got, want in zip(found, expected):
+        torch.testing.assert_close(got, want, atol=tolerance, rtol=tolerance)
+    if dtype == torch.float64:
+        small = [x[:, :2, :1].detach().requires_grad_(), norm.weight.detach().requires_grad_(), norm.bias.detach().requires_grad_()]
+        assert torch.autograd.gradcheck(lambda *a: cpu_kernels.layer_norm(*a, 1e-5), small)
+
+
+def test_a_width_that_is_not_whole_vectors_takes_the_pytorch_layer_norm():
+    norm = models.StackedLayerNorm(2, 12)
+    x = torch.randn(2, 3, 4, 12)
+    with cpu_kernels.using("off"):
+        expected = norm(x)
+    assert torch.equal(norm(x), expected)
+
+
+def test_a_units_result_does_not_depend_on_its_neighbours():
+    """Bit for bit: model 0's heads alone, and as lanes of a larger call with other models beside them."""
+    layer, h, mask = attention_inputs(torch.float32, models_=3, batch=5)
+    qkv = layer.qkv(h).detach().requires_grad_()
+    grad = torch.randn(3, 5, N + Q, 8)  # 2 heads of 4
+    together = values_and_gradients(lambda: cpu_kernels.attention(qkv, mask, 0, 2, True), [qkv], grad)
+    one = qkv[:1, 1:2].detach().requires_grad_()
+    alone = values_and_gradients(lambda: cpu_kernels.attention(one, mask[:1], 0, 2, True), [one], grad[:1, 1:2])
+    assert torch.equal(alone[0], together[0][:1, 1:2]) and torch.equal(alone[1], together[1][:1, 1:2])
+    x = torch.randn(1001)
+    assert torch.equal(cpu_kernels.tanh_gelu(x[3:10]), cpu_kernels.tanh_gelu(x)[3:10])
+
+
+def test_the_library_is_built_once_and_kept(tmp_path):
+    first = cpu_kernels.build("cc", tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert cpu_kernels.build("cc", tmp_path) == first and first.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no partial file left behind
+
+
+def test_without_a_compiler_the_models_use_their_pytorch_code(monkeypatch, tmp_path):
+    layer, h, mask = attention_inputs(torch.float32)
+    with cpu_kernels.using("off"):
+        expected = layer(h, mask)
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("ICL_KERNEL_CACHE", str(tmp_path / "cache"))
+    cpu_kernels.library.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="could not be built"):
+            assert not cpu_kernels.applies(h)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert torch.equal(layer(h, mask), expected)
+    finally:
+        cpu_kernels.library.cache_clear()
+
+
+def test_an_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="not one of"):
+        cpu_kernels.set_mode("on")

@@ -1,0 +1,220 @@
+"""Fused CPU kernels of the released model: its attention, tanh GELU and per-model LayerNorm.
+
+At the default size a model's tensors are tiny (15 positions, heads of 8 features), and eager
+PyTorch spends a training step in per-op overhead: hundreds of BLAS calls on 15 x 8 matrices, and
+elementwise ops that each pass over memory once. cpu_kernels.c does each of these layers' forward
+and backward passes in one C call, with one SIMD lane per sequence head in the attention.
+
+The C source is compiled on first use with the system's C compiler (CC, else cc) into a cache
+shared by every job (ICL_KERNEL_CACHE, default ~/.cache/icl/kernels), named by a hash of the
+source, the flags and the compiler, and loaded with ctypes. Where no compiler works, the models use
+their PyTorch code, with a warning: the same function, rounded differently.
+
+The kernels' results for a sequence never depend on the others in its tensor, so a model trained in
+a group still matches the same model trained alone (tests/test_training.py), and a rerun on the
+same machine reproduces bit for bit.
+"""
+
+import contextlib
+import ctypes
+import functools
+import hashlib
+import os
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("cpu_kernels.c")
+HEADER = Path(__file__).with_name("cpu_kernels_typed.h")
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC"]
+VECTOR_BYTES = 32  # cpu_kernels.c's vector size
+MODES = ("auto", "off")  # execution.cpu_kernels
+
+_mode = "auto"
+
+
+def set_mode(mode: str) -> None:
+    """auto: the kernels serve float32 and float64 tensors on a CPU where they build; off: never."""
+    if mode not in MODES:
+        raise ValueError(f"cpu kernels mode {mode!r} is not one of {MODES}")
+    global _mode
+    _mode = mode
+
+
+@contextlib.contextmanager
+def using(mode: str):
+    """set_mode(mode) for the length of a with block."""
+    previous = _mode
+    set_mode(mode)
+    try:
+        yield
+    finally:
+        set_mode(previous)
+
+
+def cache_directory() -> Path:
+    return Path(os.environ.get("ICL_KERNEL_CACHE", Path.home() / ".cache" / "icl" / "kernels"))
+
+
+def build(compiler: str, directory: Path) -> Path:
+    """The shared library compiled from the sources by `compiler`, built once per source, flags and
+    compiler version: written under a temporary name and renamed, so that concurrent jobs never load
+    a half-written file. Raises OSError or CalledProcessError where the compiler does not work."""
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
+    digest = hashlib.sha256("\0".join([SOURCE.read_text(), HEADER.read_text(), " ".join(FLAGS), version]).encode())
+    library = directory / f"cpu_kernels-{digest.hexdigest()[:16]}.so"
+    if not library.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory) as scratch:
+            partial = Path(scratch) / library.name
+            subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"], capture_output=True, text=True, check=True)
+            os.replace(partial, library)
+    return library
+
+
+@functools.cache
+def library():
+    """The loaded kernels, or None (with a warning) where they cannot be built."""
+    compiler = os.environ.get("CC", "cc")
+    try:
+        path = build(compiler, cache_directory())
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or error
+        warnings.warn(f"the CPU kernels could not be built with {compiler!r}, so the models use their PyTorch code: {detail}")
+        return None
+    loaded = ctypes.CDLL(str(path))
+    pointer, size = ctypes.c_void_p, ctypes.c_long
+    for suffix, real in (("float", ctypes.c_float), ("double", ctypes.c_double)):
+        for name, arguments in {
+            "attention_forward": [pointer] * 4 + [size] * 6 + [ctypes.c_int],
+            "attention_backward": [pointer] * 4 + [size] * 6 + [ctypes.c_int],
+            "tanh_gelu_forward": [pointer] * 3 + [size],
+            "tanh_gelu_backward": [pointer] * 4 + [size],
+            "layer_norm_forward": [pointer] * 6 + [size] * 3 + [real],
+            "layer_norm_backward": [pointer] * 8 + [size] * 3,
+        }.items():
+            function = getattr(loaded, f"{name}_{suffix}")
+            function.argtypes = arguments
+            function.restype = ctypes.c_int if name.startswith("attention") else None
+    return loaded
+
+
+def applies(x: torch.Tensor) -> bool:
+    """Whether the kernels compute for x: a float32 or float64 CPU tensor, outside torch.compile,
+    with the kernels on and built."""
+    return (
+        _mode == "auto"
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and not torch.compiler.is_compiling()
+        and library() is not None
+    )
+
+
+def lanes(x: torch.Tensor) -> int:
+    """Values of x's dtype in one of the kernels' vectors."""
+    return VECTOR_BYTES // x.element_size()
+
+
+def _kernel(name: str, x: torch.Tensor):
+    suffix = {torch.float32: "float", torch.float64: "double"}.get(x.dtype)
+    if suffix is None or x.device.type != "cpu":
+        raise TypeError(f"the CPU kernels take float32 and float64 CPU tensors, not {x.dtype} on {x.device}")
+    return getattr(library(), f"{name}_{suffix}")
+
+
+def _call_attention(name: str, x: torch.Tensor, *arguments) -> None:
+    if _kernel(name, x)(*arguments):
+        raise MemoryError(f"the CPU kernel {name} could not allocate its scratch memory")
+
+
+class Attention(torch.autograd.Function):
+    """y [K, B, T - start, H W] from the qkv projection [K, B, T, 3 H W] (q, k, v, each H heads of
+    W): softmax attention of the query positions start.. to every position that the mask [K, T, T]
+    lets them see, with the RBF or the dot-product logit of ReleasedSelfAttention."""
+
+    @staticmethod
+    def forward(ctx, qkv, mask, start: int, heads: int, rbf: bool):
+        qkv = qkv.contiguous()
+        models, batch, positions, features = qkv.shape
+        width, queries = features // (3 * heads), positions - start
+        visible = mask[:, start:].to(torch.uint8).contiguous()
+        y = qkv.new_empty(models, batch, queries, heads * width)
+        groups = -(-models * batch * heads // lanes(qkv))
+        probabilities = qkv.new_empty(groups * lanes(qkv) * queries * positions)
+        ctx.sizes = (models, batch, positions, start, heads, width, int(rbf))
+        _call_attention("attention_forward", qkv, qkv.data_ptr(), visible.data_ptr(), y.data_ptr(), probabilities.data_ptr(), *ctx.sizes)
+        ctx.save_for_backward(qkv, probabilities)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        qkv, probabilities = ctx.saved_tensors
+        dy, dqkv = dy.contiguous(), torch.empty_like(qkv)
+        _call_attention("attention_backward", qkv, qkv.data_ptr(), probabilities.data_ptr(), dy.data_ptr(), dqkv.data_ptr(), *ctx.sizes)
+        return dqkv, None, None, None, None
+
+
+class TanhGELU(torch.autograd.Function):
+    """GELU's tanh approximation as x sigmoid(2u), the sigmoid kept for the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.contiguous()
+        y, sigmoid = torch.empty_like(x), torch.empty_like(x)
+        _kernel("tanh_gelu_forward", x)(x.data_ptr(), y.data_ptr(), sigmoid.data_ptr(), x.numel())
+        ctx.save_for_backward(x, sigmoid)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, sigmoid = ctx.saved_tensors
+        grad, dx = grad.contiguous(), torch.empty_like(x)
+        _kernel("tanh_gelu_backward", x)(x.data_ptr(), sigmoid.data_ptr(), grad.data_ptr(), dx.data_ptr(), x.numel())
+        return dx
+
+
+class LayerNorm(torch.autograd.Function):
+    """LayerNorm over the last dimension of x [K, ..., W], then model k's scale and shift ([K, ..., W],
+    one row each); W must be a multiple of lanes(x)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps: float):
+        if not x.dtype == weight.dtype == bias.dtype:
+            raise TypeError(f"LayerNorm of {x.dtype} values with {weight.dtype} and {bias.dtype} parameters")
+        x, weight, bias = x.contiguous(), weight.contiguous(), bias.contiguous()
+        models, width = x.shape[0], x.shape[-1]
+        rows = x.numel() // (models * width)
+        y, mean, rstd = torch.empty_like(x), x.new_empty(models * rows), x.new_empty(models * rows)
+        ctx.sizes = (models, rows, width)
+        _kernel("layer_norm_forward", x)(
+            x.data_ptr(), weight.data_ptr(), bias.data_ptr(), y.data_ptr(), mean.data_ptr(), rstd.data_ptr(), *ctx.sizes, eps
+        )
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, rstd = ctx.saved_tensors
+        grad, dx = grad.contiguous(), torch.empty_like(x)
+        dweight, dbias = torch.empty_like(weight), torch.empty_like(weight)
+        _kernel("layer_norm_backward", x)(
+            x.data_ptr(), weight.data_ptr(), mean.data_ptr(), rstd.data_ptr(), grad.data_ptr(),
+            dx.data_ptr(), dweight.data_ptr(), dbias.data_ptr(), *ctx.sizes,
+        )
+        return dx, dweight, dbias, None
+
+
+def attention(qkv, mask, start: int, heads: int, rbf: bool):
+    return Attention.apply(qkv, mask, start, heads, rbf)
+
+
+def tanh_gelu(x):
+    return TanhGELU.apply(x)
+
+
+def layer_norm(x, weight, bias, eps: float):
+    return LayerNorm.apply(x, weight, bias, eps)

@@ -1,0 +1,332 @@
+/* The kernels of icl.cpu_kernels for one floating type REAL, included once per type by
+   cpu_kernels.c, which defines REAL, MAXREAL, MASKINT, NAME(x) (a name with the type's suffix),
+   VECTOR_BYTES and NAME(vexp).
+
+   Arithmetic is on GCC/Clang vector types of VECTOR_BYTES, and each value gets the same operations
+   in the same order whatever its position in a tensor, so a model's results never depend on the
+   other models of its group. */
+
+typedef REAL NAME(vec) __attribute__((vector_size(VECTOR_BYTES)));
+typedef MASKINT NAME(vmask) __attribute__((vector_size(VECTOR_BYTES)));
+/* the same vector at any address of a REAL, for arrays that torch allocated */
+typedef REAL NAME(uvec) __attribute__((vector_size(VECTOR_BYTES), aligned(sizeof(REAL))));
+#define vec NAME(vec)
+#define uvec NAME(uvec)
+#define vmask NAME(vmask)
+#define LANES ((long)(VECTOR_BYTES / sizeof(REAL)))
+
+static inline vec NAME(select)(vmask m, vec a, vec b)
+{
+    return (vec)(((vmask)a & m) | ((vmask)b & ~m));
+}
+
+static inline vec NAME(broadcast)(REAL x)
+{
+    vec v;
+    for (long l = 0; l < LANES; l++)
+        v[l] = x;
+    return v;
+}
+
+/* The sizes of one attention call. The qkv projection's layout is [K, B, T, 3, H, W], y's is
+   [K, B, Tq, H, W]; a unit n = (k, b, h) is one head of one sequence. */
+struct NAME(dims) {
+    long batch, positions, start, queries, heads, width, row, units;
+};
+
+/* Copy `rows` x width values at stride `row` from each lane's unit (at offset[l] + shift) into
+   lanes: out[r * width + c][l]. */
+static void NAME(gather)(const REAL *src, const long *offset, long shift, long rows, long row, long width, REAL scale,
+                         vec *out)
+{
+    for (long l = 0; l < LANES; l++)
+        for (long r = 0; r < rows; r++)
+            for (long c = 0; c < width; c++)
+                ((REAL *)out)[(r * width + c) * LANES + l] = src[offset[l] + shift + r * row + c] * scale;
+}
+
+/* The inverse of gather, for the first `lanes` lanes. */
+static void NAME(scatter)(const vec *in, long rows, long width, REAL *dst, const long *offset, long shift, long row,
+                          long lanes)
+{
+    for (long l = 0; l < lanes; l++)
+        for (long r = 0; r < rows; r++)
+            for (long c = 0; c < width; c++)
+                dst[offset[l] + shift + r * row + c] = ((const REAL *)in)[(r * width + c) * LANES + l];
+}
+
+/* The units of lane group `group`: each lane's offsets in qkv and in y, and its model. Lanes past
+   the last unit repeat it and are not written. Returns the number of real lanes. */
+static long NAME(lanes_of)(const struct NAME(dims) *d, long group, long *qkv_at, long *y_at, long *model)
+{
+    long first = group * LANES;
+    for (long l = 0; l < LANES; l++) {
+        long n = first + l < d->units ? first + l : d->units - 1;
+        long h = n % d->heads, sequence = n / d->heads;
+        qkv_at[l] = sequence * d->positions * d->row + h * d->width;
+        y_at[l] = sequence * d->queries * d->heads * d->width + h * d->width;
+        model[l] = sequence / d->batch;
+    }
+    return d->units - first < LANES ? d->units - first : LANES;
+}
+
+/* Softmax attention of the released model. Its unit of work is T x W matrices (15 x 8 at the
+   default size), on which a BLAS call costs more than its arithmetic. So LANES units are computed
+   at once, one per SIMD lane, each lane doing what a lone unit would.
+
+   y from qkv and the visibility mask [K, Tq, T] of the query rows (positions start..T-1), with the
+   RBF logit q.k / sqrt(W) - ||k||^2 / 2 (rbf) or the dot-product logit q.k / sqrt(W); a masked
+   logit is the most negative float. The probabilities are kept for the backward pass, in lane
+   order [groups, Tq, T, LANES]. Returns nonzero if out of memory. */
+int NAME(attention_forward)(const REAL *qkv, const unsigned char *mask, REAL *y, REAL *probs, long models,
+                            long batch, long positions, long start, long heads, long width, int rbf)
+{
+    long T = positions, W = width, Tq = positions - start;
+    struct NAME(dims) d = {batch, T, start, Tq, heads, W, 3 * heads * W, models * batch * heads};
+    REAL scale = 1 / sqrt((REAL)W);
+    vec *q = aligned_alloc(VECTOR_BYTES, sizeof(vec) * (2 * Tq * W + 2 * T * W + 2 * T));
+    vmask *visible = aligned_alloc(VECTOR_BYTES, sizeof(vmask) * Tq * T);
+    if (!q || !visible) {
+        free(q);
+        free(visible);
+        return 1;
+    }
+    vec *k = q + Tq * W, *v = k + T * W, *out = v + T * W, *bias = out + Tq * W, *s = bias + T;
+    long qkv_at[LANES], y_at[LANES], model[LANES], visible_for = -1;
+    for (long group = 0; group * LANES < d.units; group++) {
+        long lanes = NAME(lanes_of)(&d, group, qkv_at, y_at, model);
+        if (model[0] != model[LANES - 1] || model[0] != visible_for) {
+            for (long l = 0; l < LANES; l++)
+                for (long e = 0; e < Tq * T; e++)
+                    ((MASKINT *)visible)[e * LANES + l] = mask[model[l] * Tq * T + e] ? -1 : 0;
+            visible_for = model[0] == model[LANES - 1] ? model[0] : -1;
+        }
+        NAME(gather)(qkv, qkv_at, start * d.row, Tq, d.row, W, scale, q);
+        NAME(gather)(qkv, qkv_at, heads * W, T, d.row, W, 1, k);
+        NAME(gather)(qkv, qkv_at, 2 * heads * W, T, d.row, W, 1, v);
+        for (long j = 0; j < T; j++) {
+            vec norm = {0};
+            for (long c = 0; c < W; c++)
+                norm += k[j * W + c] * k[j * W + c];
+            bias[j] = rbf ? -(REAL)0.5 * norm : (vec){0};
+        }
+        uvec *p = (uvec *)probs + group * Tq * T;
+        for (long i = 0; i < Tq; i++) {
+            for (long j = 0; j < T; j++)
+                s[j] = bias[j];
+            for (long c = 0; c < W; c++)
+                for (long j = 0; j < T; j++)
+                    s[j] += q[i * W + c] * k[j * W + c];
+            vec top = NAME(broadcast)(-MAXREAL), total = {0};
+            for (long j = 0; j < T; j++) {
+                s[j] = NAME(select)(visible[i * T + j], s[j], NAME(broadcast)(-MAXREAL));
+                top = NAME(select)(s[j] > top, s[j], top);
+            }
+            for (long j = 0; j < T; j++) {
+                s[j] = NAME(vexp)(s[j] - top);
+                total += s[j];
+            }
+            for (long c = 0; c < W; c++)
+                out[i * W + c] = (vec){0};
+            for (long j = 0; j < T; j++) {
+                p[i * T + j] = s[j] / total;
+                for (long c = 0; c < W; c++)
+                    out[i * W + c] += p[i * T + j] * v[j * W + c];
+            }
+        }
+        NAME(scatter)(out, Tq, W, y, y_at, 0, heads * W, lanes);
+    }
+    free(q);
+    free(visible);
+    return 0;
+}
+
+/* dqkv from dy, qkv and the forward pass's probabilities. Returns nonzero if out of memory. */
+int NAME(attention_backward)(const REAL *qkv, const REAL *probs, const REAL *dy, REAL *dqkv, long models,
+                             long batch, long positions, long start, long heads, long width, int rbf)
+{
+    long T = positions, W = width, Tq = positions - start;
+    struct NAME(dims) d = {batch, T, start, Tq, heads, W, 3 * heads * W, models * batch * heads};
+    REAL scale = 1 / sqrt((REAL)W);
+    vec *q = aligned_alloc(VECTOR_BYTES, sizeof(vec) * (3 * Tq * W + 4 * T * W + 2 * T));
+    if (!q)
+        return 1;
+    vec *k = q + Tq * W, *v = k + T * W, *g = v + T * W, *dq = g + Tq * W, *dk = dq + Tq * W, *dv = dk + T * W;
+    vec *ds = dv + T * W, *colsum = ds + T;
+    long qkv_at[LANES], y_at[LANES], model[LANES];
+    for (long group = 0; group * LANES < d.units; group++) {
+        long lanes = NAME(lanes_of)(&d, group, qkv_at, y_at, model);
+        NAME(gather)(qkv, qkv_at, start * d.row, Tq, d.row, W, scale, q);
+        NAME(gather)(qkv, qkv_at, heads * W, T, d.row, W, 1, k);
+        NAME(gather)(qkv, qkv_at, 2 * heads * W, T, d.row, W, 1, v);
+        NAME(gather)(dy, y_at, 0, Tq, heads * W, W, 1, g);
+        for (long e = 0; e < T * W; e++)
+            dk[e] = dv[e] = (vec){0};
+        for (long j = 0; j < T; j++)
+            colsum[j] = (vec){0};
+        const uvec *p = (const uvec *)probs + group * Tq * T;
+        for (long i = 0; i < Tq; i++) {
+            /* dP = dY V^T, then the softmax's dS = P (dP - <P, dP>) */
+            for (long j = 0; j < T; j++)
+                ds[j] = (vec){0};
+            for (long c = 0; c < W; c++)
+                for (long j = 0; j < T; j++)
+                    ds[j] += g[i * W + c] * v[j * W + c];
+            vec dot = {0};
+            for (long j = 0; j < T; j++)
+                dot += p[i * T + j] * ds[j];
+            for (long j = 0; j < T; j++) {
+                ds[j] = p[i * T + j] * (ds[j] - dot);
+                colsum[j] += ds[j];
+            }
+            /* dV = P^T dY, dQ = dS K / sqrt(W), dK = dS^T Q / sqrt(W) */
+            for (long c = 0; c < W; c++)
+                dq[i * W + c] = (vec){0};
+            for (long j = 0; j < T; j++)
+                for (long c = 0; c < W; c++) {
+                    dv[j * W + c] += p[i * T + j] * g[i * W + c];
+                    dq[i * W + c] += ds[j] * k[j * W + c];
+                    dk[j * W + c] += ds[j] * q[i * W + c];
+                }
+            for (long c = 0; c < W; c++)
+                dq[i * W + c] *= scale;
+        }
+        if (rbf) /* the logit's -||k||^2 / 2 */
+            for (long j = 0; j < T; j++)
+                for (long c = 0; c < W; c++)
+                    dk[j * W + c] -= colsum[j] * k[j * W + c];
+        /* the positions before `start` are no queries: their q gradient is zero */
+        for (long l = 0; l < lanes; l++)
+            for (long r = 0; r < start; r++)
+                for (long c = 0; c < W; c++)
+                    dqkv[qkv_at[l] + r * d.row + c] = 0;
+        NAME(scatter)(dq, Tq, W, dqkv, qkv_at, start * d.row, d.row, lanes);
+        NAME(scatter)(dk, T, W, dqkv, qkv_at, heads * W, d.row, lanes);
+        NAME(scatter)(dv, T, W, dqkv, qkv_at, 2 * heads * W, d.row, lanes);
+    }
+    free(q);
+    return 0;
+}
+
+/* GELU's tanh approximation as x sigmoid(2u), 2u = x (SLOPE + CUBIC x^2); the sigmoid is kept for
+   the backward pass. Both loops run over whole vectors; the last, partial one goes through a
+   zero-padded copy, so every value sees the same arithmetic wherever it lies. */
+#define GELU_SLOPE ((REAL)1.5957691216057308) /* 2 sqrt(2 / pi) */
+#define GELU_CUBIC ((REAL)0.071354816272370)  /* GELU_SLOPE * 0.044715 */
+
+static inline void NAME(gelu_vector)(const uvec *x, uvec *y, uvec *sigmoid)
+{
+    vec v = *x;
+    vec s = 1 / (1 + NAME(vexp)(-(v * (GELU_SLOPE + GELU_CUBIC * v * v))));
+    *sigmoid = s;
+    *y = v * s;
+}
+
+void NAME(tanh_gelu_forward)(const REAL *x, REAL *y, REAL *sigmoid, long n)
+{
+    long whole = n - n % LANES;
+    for (long at = 0; at < whole; at += LANES)
+        NAME(gelu_vector)((const uvec *)(x + at), (uvec *)(y + at), (uvec *)(sigmoid + at));
+    if (whole < n) {
+        vec xs = {0}, ys, ss;
+        __builtin_memcpy(&xs, x + whole, (n - whole) * sizeof(REAL));
+        NAME(gelu_vector)((const uvec *)&xs, (uvec *)&ys, (uvec *)&ss);
+        __builtin_memcpy(y + whole, &ys, (n - whole) * sizeof(REAL));
+        __builtin_memcpy(sigmoid + whole, &ss, (n - whole) * sizeof(REAL));
+    }
+}
+
+/* d/dx x s(2u) = s + x s (1 - s) (SLOPE + 3 CUBIC x^2) */
+static inline void NAME(gelu_gradient)(const uvec *x, const uvec *sigmoid, const uvec *grad, uvec *dx)
+{
+    vec v = *x, s = *sigmoid;
+    *dx = (s + s * (1 - s) * (v * (GELU_SLOPE + 3 * GELU_CUBIC * v * v))) * *grad;
+}
+
+void NAME(tanh_gelu_backward)(const REAL *x, const REAL *sigmoid, const REAL *grad, REAL *dx, long n)
+{
+    long whole = n - n % LANES;
+    for (long at = 0; at < whole; at += LANES)
+        NAME(gelu_gradient)((const uvec *)(x + at), (const uvec *)(sigmoid + at), (const uvec *)(grad + at), (uvec *)(dx + at));
+    if (whole < n) {
+        vec xs = {0}, ss = {0}, gs = {0}, ds;
+        __builtin_memcpy(&xs, x + whole, (n - whole) * sizeof(REAL));
+        __builtin_memcpy(&ss, sigmoid + whole, (n - whole) * sizeof(REAL));
+        __builtin_memcpy(&gs, grad + whole, (n - whole) * sizeof(REAL));
+        NAME(gelu_gradient)((const uvec *)&xs, (const uvec *)&ss, (const uvec *)&gs, (uvec *)&ds);
+        __builtin_memcpy(dx + whole, &ds, (n - whole) * sizeof(REAL));
+    }
+}
+
+static inline REAL NAME(lane_sum)(vec v)
+{
+    REAL total = 0;
+    for (long l = 0; l < LANES; l++)
+        total += v[l];
+    return total;
+}
+
+/* LayerNorm of each row of x [K, rows, W] with model k's scale and shift [K, W]; W is a multiple of
+   LANES. Keeps each row's mean and 1 / std for the backward pass. */
+void NAME(layer_norm_forward)(const REAL *x, const REAL *weight, const REAL *bias, REAL *y, REAL *mean,
+                              REAL *rstd, long models, long rows, long width, REAL eps)
+{
+    long vectors = width / LANES;
+    for (long m = 0; m < models; m++) {
+        const uvec *w = (const uvec *)(weight + m * width), *b = (const uvec *)(bias + m * width);
+        for (long r = m * rows; r < (m + 1) * rows; r++) {
+            const uvec *xr = (const uvec *)(x + r * width);
+            uvec *yr = (uvec *)(y + r * width);
+            vec total = {0};
+            for (long v = 0; v < vectors; v++)
+                total += xr[v];
+            REAL mu = NAME(lane_sum)(total) / width;
+            vec squares = {0};
+            for (long v = 0; v < vectors; v++)
+                squares += (xr[v] - mu) * (xr[v] - mu);
+            REAL inv = 1 / sqrt(NAME(lane_sum)(squares) / width + eps);
+            for (long v = 0; v < vectors; v++)
+                yr[v] = (xr[v] - mu) * inv * w[v] + b[v];
+            mean[r] = mu;
+            rstd[r] = inv;
+        }
+    }
+}
+
+/* dx, and the scale's and shift's gradients summed over each model's rows. */
+void NAME(layer_norm_backward)(const REAL *x, const REAL *weight, const REAL *mean, const REAL *rstd,
+                               const REAL *grad, REAL *dx, REAL *dweight, REAL *dbias, long models,
+                               long rows, long width)
+{
+    long vectors = width / LANES;
+    for (long m = 0; m < models; m++) {
+        const uvec *w = (const uvec *)(weight + m * width);
+        uvec *dw = (uvec *)(dweight + m * width), *db = (uvec *)(dbias + m * width);
+        for (long v = 0; v < vectors; v++)
+            dw[v] = db[v] = (vec){0};
+        for (long r = m * rows; r < (m + 1) * rows; r++) {
+            const uvec *xr = (const uvec *)(x + r * width), *gr = (const uvec *)(grad + r * width);
+            uvec *dxr = (uvec *)(dx + r * width);
+            vec g_sum = {0}, gx_sum = {0};
+            for (long v = 0; v < vectors; v++) {
+                vec xhat = (xr[v] - mean[r]) * rstd[r], gw = gr[v] * w[v];
+                dw[v] += gr[v] * xhat;
+                db[v] += gr[v];
+                g_sum += gw;
+                gx_sum += gw * xhat;
+            }
+            REAL g_mean = NAME(lane_sum)(g_sum) / width, gx_mean = NAME(lane_sum)(gx_sum) / width;
+            for (long v = 0; v < vectors; v++) {
+                vec xhat = (xr[v] - mean[r]) * rstd[r];
+                dxr[v] = (gr[v] * w[v] - g_mean - xhat * gx_mean) * rstd[r];
+            }
+        }
+    }
+}
+
+#undef GELU_SLOPE
+#undef GELU_CUBIC
+#undef vec
+#undef uvec
+#undef vmask
+#undef LANES

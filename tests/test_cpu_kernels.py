@@ -68,23 +68,36 @@ def test_the_attention_kernel_passes_gradcheck(rbf):
         assert torch.autograd.gradcheck(lambda x: cpu_kernels.attention(x, mask, start, 2, rbf), (qkv,))
 
 
-def test_the_gelu_kernel_is_the_tanh_gelu():
+@pytest.mark.parametrize("features", [16, 11])  # whole vectors, and rows that end in a partial one
+def test_the_gelu_kernel_is_the_tanh_gelu_of_the_biased_input(features):
     generator = torch.Generator().manual_seed(2)
-    x = (3 * torch.randn(5, 7, 11, generator=generator, dtype=torch.float64)).requires_grad_()  # 385 values: a partial vector
-    grad = torch.randn(x.shape, generator=generator, dtype=torch.float64)
-    expected = values_and_gradients(lambda: torch.nn.functional.gelu(x, approximate="tanh"), [x], grad)
-    found = values_and_gradients(lambda: cpu_kernels.tanh_gelu(x), [x], grad)
+    a = (3 * torch.randn(3, 7, features, generator=generator, dtype=torch.float64)).requires_grad_()
+    bias = torch.randn(3, 1, features, generator=generator, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(a.shape, generator=generator, dtype=torch.float64)
+    for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        inputs = [a.detach().to(dtype).requires_grad_(), bias.detach().to(dtype).requires_grad_()]
+        expected = values_and_gradients(lambda: torch.nn.functional.gelu(inputs[0] + inputs[1], approximate="tanh"), inputs, grad.to(dtype))
+        found = values_and_gradients(lambda: cpu_kernels.bias_tanh_gelu(*inputs), inputs, grad.to(dtype))
+        for got, want in zip(found, expected):
+            torch.testing.assert_close(got, want, atol=tolerance * want.abs().max().item(), rtol=tolerance)
+    assert torch.autograd.gradcheck(cpu_kernels.bias_tanh_gelu, (a[:, :2], bias))
+    # far out, the sigmoid saturates rather than overflowing
+    low, high = cpu_kernels.bias_tanh_gelu(torch.tensor([[[-200.0, 200.0]]]), torch.zeros(1, 1, 2)).flatten().tolist()
+    assert abs(low) < 1e-30 and high == 200.0
+
+
+def test_the_released_mlp_with_the_kernels_is_the_released_mlp():
+    cfg = ModelConfig(n_layers=1, width=16, heads=2, ffn_width=24, attention="rbf", n_positions=N + Q)
+    mlp = models.MLP(3, cfg).double()
+    generator = torch.Generator().manual_seed(4)
+    h = torch.randn(3, 4, N + Q, 16, generator=generator, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(3, 4, N + Q, 16, generator=generator, dtype=torch.float64)
+    inputs = [h, *mlp.parameters()]
+    with cpu_kernels.using("off"):
+        expected = values_and_gradients(lambda: mlp(h), inputs, grad)
+    found = values_and_gradients(lambda: mlp(h), inputs, grad)
     for got, want in zip(found, expected):
         torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
-    assert torch.autograd.gradcheck(cpu_kernels.tanh_gelu, (x[:2, :3],))
-    x32 = x.detach().float().requires_grad_()
-    expected = values_and_gradients(lambda: torch.nn.functional.gelu(x32, approximate="tanh"), [x32], grad.float())
-    found = values_and_gradients(lambda: cpu_kernels.tanh_gelu(x32), [x32], grad.float())
-    for got, want in zip(found, expected):
-        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-    # far out, the sigmoid saturates rather than overflowing
-    low, high = cpu_kernels.tanh_gelu(torch.tensor([-200.0, 200.0])).tolist()
-    assert abs(low) < 1e-30 and high == 200.0
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
@@ -124,8 +137,8 @@ def test_a_units_result_does_not_depend_on_its_neighbours():
     one = qkv[:1, 1:2].detach().requires_grad_()
     alone = values_and_gradients(lambda: cpu_kernels.attention(one, mask[:1], 0, 2, True), [one], grad[:1, 1:2])
     assert torch.equal(alone[0], together[0][:1, 1:2]) and torch.equal(alone[1], together[1][:1, 1:2])
-    x = torch.randn(1001)
-    assert torch.equal(cpu_kernels.tanh_gelu(x[3:10]), cpu_kernels.tanh_gelu(x)[3:10])
+    a, bias = torch.randn(3, 7, 11), torch.randn(3, 1, 11)
+    assert torch.equal(cpu_kernels.bias_tanh_gelu(a[1:2, 2:5], bias[1:2]), cpu_kernels.bias_tanh_gelu(a, bias)[1:2, 2:5])
 
 
 def test_the_library_is_built_once_and_kept(tmp_path):

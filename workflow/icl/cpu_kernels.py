@@ -91,8 +91,8 @@ def library():
         for name, arguments in {
             "attention_forward": [pointer] * 4 + [size] * 6 + [ctypes.c_int],
             "attention_backward": [pointer] * 4 + [size] * 6 + [ctypes.c_int],
-            "tanh_gelu_forward": [pointer] * 3 + [size],
-            "tanh_gelu_backward": [pointer] * 4 + [size],
+            "bias_gelu_forward": [pointer] * 4 + [size] * 3,
+            "bias_gelu_backward": [pointer] * 6 + [size] * 3,
             "layer_norm_forward": [pointer] * 6 + [size] * 3 + [real],
             "layer_norm_backward": [pointer] * 8 + [size] * 3,
         }.items():
@@ -103,13 +103,14 @@ def library():
 
 
 def applies(x: torch.Tensor) -> bool:
-    """Whether the kernels compute for x: a float32 or float64 CPU tensor, outside torch.compile,
-    with the kernels on and built."""
+    """Whether the kernels compute for x: a float32 or float64 CPU tensor, outside torch.compile and
+    autocast (whose matmuls give bfloat16), with the kernels on and built."""
     return (
         _mode == "auto"
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and not torch.compiler.is_compiling()
+        and not torch.is_autocast_enabled("cpu")
         and library() is not None
     )
 
@@ -158,23 +159,27 @@ class Attention(torch.autograd.Function):
         return dqkv, None, None, None, None
 
 
-class TanhGELU(torch.autograd.Function):
-    """GELU's tanh approximation as x sigmoid(2u), the sigmoid kept for the backward pass."""
+class BiasTanhGELU(torch.autograd.Function):
+    """GELU's tanh approximation of a [K, rows, F] plus model k's bias [K, 1, F]; the sigmoid it
+    computes is kept for the backward pass."""
 
     @staticmethod
-    def forward(ctx, x):
-        x = x.contiguous()
-        y, sigmoid = torch.empty_like(x), torch.empty_like(x)
-        _kernel("tanh_gelu_forward", x)(x.data_ptr(), y.data_ptr(), sigmoid.data_ptr(), x.numel())
-        ctx.save_for_backward(x, sigmoid)
+    def forward(ctx, a, bias):
+        a, bias = a.contiguous(), bias.contiguous()
+        y, sigmoid = torch.empty_like(a), torch.empty_like(a)
+        ctx.sizes = (a.shape[0], a.numel() // (a.shape[0] * a.shape[-1]), a.shape[-1])
+        _kernel("bias_gelu_forward", a)(a.data_ptr(), bias.data_ptr(), y.data_ptr(), sigmoid.data_ptr(), *ctx.sizes)
+        ctx.save_for_backward(a, bias, sigmoid)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        x, sigmoid = ctx.saved_tensors
-        grad, dx = grad.contiguous(), torch.empty_like(x)
-        _kernel("tanh_gelu_backward", x)(x.data_ptr(), sigmoid.data_ptr(), grad.data_ptr(), dx.data_ptr(), x.numel())
-        return dx
+        a, bias, sigmoid = ctx.saved_tensors
+        grad, da, dbias = grad.contiguous(), torch.empty_like(a), torch.empty_like(bias)
+        _kernel("bias_gelu_backward", a)(
+            a.data_ptr(), bias.data_ptr(), sigmoid.data_ptr(), grad.data_ptr(), da.data_ptr(), dbias.data_ptr(), *ctx.sizes
+        )
+        return da, dbias
 
 
 class LayerNorm(torch.autograd.Function):
@@ -212,8 +217,8 @@ def attention(qkv, mask, start: int, heads: int, rbf: bool):
     return Attention.apply(qkv, mask, start, heads, rbf)
 
 
-def tanh_gelu(x):
-    return TanhGELU.apply(x)
+def bias_tanh_gelu(a, bias):
+    return BiasTanhGELU.apply(a, bias)
 
 
 def layer_norm(x, weight, bias, eps: float):

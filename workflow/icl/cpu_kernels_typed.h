@@ -208,53 +208,65 @@ int NAME(attention_backward)(const REAL *qkv, const REAL *probs, const REAL *dy,
     return 0;
 }
 
-/* GELU's tanh approximation as x sigmoid(2u), 2u = x (SLOPE + CUBIC x^2); the sigmoid is kept for
-   the backward pass. Both loops run over whole vectors; the last, partial one goes through a
-   zero-padded copy, so every value sees the same arithmetic wherever it lies. */
+/* A vector of up to LANES values from src: a partial one is zero-padded, so every value sees the
+   same arithmetic wherever it lies. */
+static inline vec NAME(load)(const REAL *src, long count)
+{
+    vec v = {0};
+    if (count == LANES)
+        v = *(const uvec *)src;
+    else
+        __builtin_memcpy(&v, src, count * sizeof(REAL));
+    return v;
+}
+
+static inline void NAME(store)(REAL *dst, vec v, long count)
+{
+    if (count == LANES)
+        *(uvec *)dst = v;
+    else
+        __builtin_memcpy(dst, &v, count * sizeof(REAL));
+}
+
+/* GELU's tanh approximation x sigmoid(2u), 2u = x (SLOPE + CUBIC x^2), of the fc layer's output
+   plus its bias, which so costs no pass of its own over these, the widest activations. The sigmoid
+   is kept for the backward pass: its exp and division cost more than reading it back. */
 #define GELU_SLOPE ((REAL)1.5957691216057308) /* 2 sqrt(2 / pi) */
 #define GELU_CUBIC ((REAL)0.071354816272370)  /* GELU_SLOPE * 0.044715 */
 
-static inline void NAME(gelu_vector)(const uvec *x, uvec *y, uvec *sigmoid)
+/* y = GELU(a + bias) for a [K, rows, F] and model k's bias [K, F]. */
+void NAME(bias_gelu_forward)(const REAL *a, const REAL *bias, REAL *y, REAL *sigmoid, long models, long rows,
+                             long features)
 {
-    vec v = *x;
-    vec s = 1 / (1 + NAME(vexp)(-(v * (GELU_SLOPE + GELU_CUBIC * v * v))));
-    *sigmoid = s;
-    *y = v * s;
+    for (long m = 0; m < models; m++)
+        for (long r = m * rows; r < (m + 1) * rows; r++)
+            for (long at = 0; at < features; at += LANES) {
+                long count = features - at < LANES ? features - at : LANES, i = r * features + at;
+                vec x = NAME(load)(a + i, count) + NAME(load)(bias + m * features + at, count);
+                vec s = 1 / (1 + NAME(vexp)(-(x * (GELU_SLOPE + GELU_CUBIC * x * x))));
+                NAME(store)(sigmoid + i, s, count);
+                NAME(store)(y + i, x * s, count);
+            }
 }
 
-void NAME(tanh_gelu_forward)(const REAL *x, REAL *y, REAL *sigmoid, long n)
+/* da = GELU'(a + bias) grad, with d/dx x s(2u) = s + x s (1 - s) (SLOPE + 3 CUBIC x^2), and dbias,
+   its sum over each model's rows. */
+void NAME(bias_gelu_backward)(const REAL *a, const REAL *bias, const REAL *sigmoid, const REAL *grad, REAL *da,
+                              REAL *dbias, long models, long rows, long features)
 {
-    long whole = n - n % LANES;
-    for (long at = 0; at < whole; at += LANES)
-        NAME(gelu_vector)((const uvec *)(x + at), (uvec *)(y + at), (uvec *)(sigmoid + at));
-    if (whole < n) {
-        vec xs = {0}, ys, ss;
-        __builtin_memcpy(&xs, x + whole, (n - whole) * sizeof(REAL));
-        NAME(gelu_vector)((const uvec *)&xs, (uvec *)&ys, (uvec *)&ss);
-        __builtin_memcpy(y + whole, &ys, (n - whole) * sizeof(REAL));
-        __builtin_memcpy(sigmoid + whole, &ss, (n - whole) * sizeof(REAL));
-    }
-}
-
-/* d/dx x s(2u) = s + x s (1 - s) (SLOPE + 3 CUBIC x^2) */
-static inline void NAME(gelu_gradient)(const uvec *x, const uvec *sigmoid, const uvec *grad, uvec *dx)
-{
-    vec v = *x, s = *sigmoid;
-    *dx = (s + s * (1 - s) * (v * (GELU_SLOPE + 3 * GELU_CUBIC * v * v))) * *grad;
-}
-
-void NAME(tanh_gelu_backward)(const REAL *x, const REAL *sigmoid, const REAL *grad, REAL *dx, long n)
-{
-    long whole = n - n % LANES;
-    for (long at = 0; at < whole; at += LANES)
-        NAME(gelu_gradient)((const uvec *)(x + at), (const uvec *)(sigmoid + at), (const uvec *)(grad + at), (uvec *)(dx + at));
-    if (whole < n) {
-        vec xs = {0}, ss = {0}, gs = {0}, ds;
-        __builtin_memcpy(&xs, x + whole, (n - whole) * sizeof(REAL));
-        __builtin_memcpy(&ss, sigmoid + whole, (n - whole) * sizeof(REAL));
-        __builtin_memcpy(&gs, grad + whole, (n - whole) * sizeof(REAL));
-        NAME(gelu_gradient)((const uvec *)&xs, (const uvec *)&ss, (const uvec *)&gs, (uvec *)&ds);
-        __builtin_memcpy(dx + whole, &ds, (n - whole) * sizeof(REAL));
+    for (long m = 0; m < models; m++) {
+        REAL *db = dbias + m * features;
+        for (long f = 0; f < features; f++)
+            db[f] = 0;
+        for (long r = m * rows; r < (m + 1) * rows; r++)
+            for (long at = 0; at < features; at += LANES) {
+                long count = features - at < LANES ? features - at : LANES, i = r * features + at;
+                vec x = NAME(load)(a + i, count) + NAME(load)(bias + m * features + at, count);
+                vec s = NAME(load)(sigmoid + i, count);
+                vec d = (s + s * (1 - s) * (x * (GELU_SLOPE + 3 * GELU_CUBIC * x * x))) * NAME(load)(grad + i, count);
+                NAME(store)(da + i, d, count);
+                NAME(store)(db + at, NAME(load)(db + at, count) + d, count);
+            }
     }
 }
 

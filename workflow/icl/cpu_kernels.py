@@ -17,6 +17,7 @@ same machine reproduces bit for bit.
 
 import contextlib
 import ctypes
+import fcntl
 import functools
 import hashlib
 import os
@@ -61,17 +62,20 @@ def cache_directory() -> Path:
 
 def build(compiler: str, directory: Path) -> Path:
     """The shared library compiled from the sources by `compiler`, built once per source, flags and
-    compiler version: written under a temporary name and renamed, so that concurrent jobs never load
+    compiler version. Jobs that start together take turns (a file lock), so one compiles and the
+    others find its library; it is written under a temporary name and renamed, so that no job loads
     a half-written file. Raises OSError or CalledProcessError where the compiler does not work."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
     digest = hashlib.sha256("\0".join([SOURCE.read_text(), HEADER.read_text(), " ".join(FLAGS), version]).encode())
     library = directory / f"cpu_kernels-{digest.hexdigest()[:16]}.so"
-    if not library.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=directory) as scratch:
-            partial = Path(scratch) / library.name
-            subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"], capture_output=True, text=True, check=True)
-            os.replace(partial, library)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not library.exists():
+            with tempfile.TemporaryDirectory(dir=directory) as scratch:
+                partial = Path(scratch) / library.name
+                subprocess.run([compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"], capture_output=True, text=True, check=True)
+                os.replace(partial, library)
     return library
 
 

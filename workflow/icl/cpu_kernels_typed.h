@@ -78,7 +78,7 @@ static long NAME(lanes_of)(const struct NAME(dims) *d, long group, long *qkv_at,
    RBF logit q.k / sqrt(W) - ||k||^2 / 2 (rbf) or the dot-product logit q.k / sqrt(W); a masked
    logit is the most negative float. The probabilities are kept for the backward pass, in lane
    order [groups, Tq, T, LANES]. Returns nonzero if out of memory. */
-int NAME(attention_forward)(const REAL *qkv, const unsigned char *mask, REAL *y, REAL *probs, long models,
+static inline __attribute__((always_inline)) int NAME(attention_forward_body)(const REAL *qkv, const unsigned char *mask, REAL *y, REAL *probs, long models,
                             long batch, long positions, long start, long heads, long width, int rbf)
 {
     long T = positions, W = width, Tq = positions - start;
@@ -141,8 +141,27 @@ int NAME(attention_forward)(const REAL *qkv, const unsigned char *mask, REAL *y,
     return 0;
 }
 
+int NAME(attention_forward)(const REAL *qkv, const unsigned char *mask, REAL *y, REAL *probs, long models, long batch,
+                            long positions, long start, long heads, long width, int rbf)
+{
+#ifdef CONSTANT_HEAD_WIDTHS
+    /* The configs' head widths as constants, so that the compiler unrolls the loops over them. */
+    switch (width) {
+    case 4:
+        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 4, rbf);
+    case 8:
+        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 8, rbf);
+    case 16:
+        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 16, rbf);
+    case 32:
+        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 32, rbf);
+    }
+#endif
+    return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, width, rbf);
+}
+
 /* dqkv from dy, qkv and the forward pass's probabilities. Returns nonzero if out of memory. */
-int NAME(attention_backward)(const REAL *qkv, const REAL *probs, const REAL *dy, REAL *dqkv, long models,
+static inline __attribute__((always_inline)) int NAME(attention_backward_body)(const REAL *qkv, const REAL *probs, const REAL *dy, REAL *dqkv, long models,
                              long batch, long positions, long start, long heads, long width, int rbf)
 {
     long T = positions, W = width, Tq = positions - start;
@@ -206,6 +225,25 @@ int NAME(attention_backward)(const REAL *qkv, const REAL *probs, const REAL *dy,
     }
     free(q);
     return 0;
+}
+
+int NAME(attention_backward)(const REAL *qkv, const REAL *probs, const REAL *dy, REAL *dqkv, long models, long batch,
+                             long positions, long start, long heads, long width, int rbf)
+{
+#ifdef CONSTANT_HEAD_WIDTHS
+    /* The configs' head widths as constants, so that the compiler unrolls the loops over them. */
+    switch (width) {
+    case 4:
+        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 4, rbf);
+    case 8:
+        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 8, rbf);
+    case 16:
+        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 16, rbf);
+    case 32:
+        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 32, rbf);
+    }
+#endif
+    return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, width, rbf);
 }
 
 /* A vector of up to LANES values from src: a partial one is zero-padded, so every value sees the

@@ -36,6 +36,13 @@ def test_the_paired_benchmark_times_a_revision_against_the_working_tree():
     assert ratio and float(ratio[1]) == pytest.approx(rates["working tree"] / rates["HEAD"], rel=0.01)
 
 
+def test_the_paired_benchmark_times_the_pytorch_code_against_the_cpu_kernels():
+    out = run_benchmark("paired_models.py", "--cpu-kernels", "--layers", "SL", "--blocks", "2", "--steps", "1")
+    rates = {name: float(rate) for name, rate in re.findall(rf"^SL\s+(PyTorch code|CPU kernels):\s+({NUMBER}) model-steps", out, re.M)}
+    assert set(rates) == {"PyTorch code", "CPU kernels"} and min(rates.values()) > 0, out
+    assert re.search(rf"^SL ratio, CPU kernels / PyTorch code: {NUMBER}$", out, re.M), out
+
+
 def test_the_paired_benchmark_builds_each_trainer_from_its_own_model_code(tmp_path, monkeypatch):
     """The revision's models.py is that revision's text, and a trainer made with a version of the model
     code builds its group with that version, leaving the training code's own models module in place."""

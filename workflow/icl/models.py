@@ -19,6 +19,9 @@ K = 1 is an ordinary single model.
 
 Both take the attention mask as an argument: [K, T, T] booleans from masks.visibility (the standard
 blocks also take [K, B, T, T], a mask per sequence, as icl.lm's prefix LM needs).
+
+On a CPU, the released model's attention, GELU and LayerNorms (and the standard model's LayerNorms) run as
+the fused kernels of icl.cpu_kernels where those apply; the PyTorch code here computes the same function.
 """
 
 import math

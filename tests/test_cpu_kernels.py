@@ -154,6 +154,16 @@ def test_the_library_is_built_once_and_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build.lock", first.name]  # no partial file left behind
 
 
+def test_another_kind_of_cpu_gets_a_library_of_its_own(tmp_path, monkeypatch):
+    """-march=native code is for this CPU only: a cache shared with other machines keeps one library per CPU."""
+    if Path("/proc/cpuinfo").exists():
+        assert "flags" in cpu_kernels.cpu_identity()  # the instruction sets the compiler may use
+    here = cpu_kernels.build("cc", tmp_path)
+    monkeypatch.setattr(cpu_kernels, "cpu_identity", lambda: "model name : another\nflags : sse2")
+    elsewhere = cpu_kernels.build("cc", tmp_path)
+    assert elsewhere != here and here.exists() and elsewhere.exists()
+
+
 def test_jobs_that_start_together_build_the_library_once(tmp_path):
     """Three jobs that need the kernels at once: one compiles, and all load its library."""
     compiler, calls = tmp_path / "cc", tmp_path / "calls"

@@ -1,4 +1,5 @@
-"""Fused CPU kernels of the released model: its attention, tanh GELU and per-model LayerNorm.
+"""Fused CPU kernels of the released model: its attention, tanh GELU (with the fc layer's bias) and
+per-model LayerNorm.
 
 At the default size a model's tensors are tiny (15 positions, heads of 8 features), and eager
 PyTorch spends a training step in per-op overhead: hundreds of BLAS calls on 15 x 8 matrices, and
@@ -7,7 +8,8 @@ and backward passes in one C call, with one SIMD lane per sequence head in the a
 
 The C source is compiled on first use with the system's C compiler (CC, else cc) into a cache
 shared by every job (ICL_KERNEL_CACHE, default ~/.cache/icl/kernels), named by a hash of the
-source, the flags and the compiler, and loaded with ctypes. Where no compiler works, the models use
+source, the flags, the compiler and the CPU (-march=native code must not run on another kind of
+CPU, as on a cluster whose nodes share a home directory), and loaded with ctypes. Where no compiler works, the models use
 their PyTorch code, with a warning: the same function, rounded differently.
 
 The kernels' results for a sequence never depend on the others in its tensor, so a model trained in
@@ -17,10 +19,10 @@ same machine reproduces bit for bit.
 
 import contextlib
 import ctypes
-import fcntl
 import functools
 import hashlib
 import os
+import platform
 import subprocess
 import tempfile
 import warnings
@@ -60,13 +62,24 @@ def cache_directory() -> Path:
     return Path(os.environ.get("ICL_KERNEL_CACHE", Path.home() / ".cache" / "icl" / "kernels"))
 
 
+def cpu_identity() -> str:
+    """What -march=native compiles for: the CPU's model and feature flags (Linux), else the machine type."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+    return "\n".join(dict.fromkeys(line for line in lines if line.startswith(("model name", "flags"))))
+
+
 def build(compiler: str, directory: Path) -> Path:
-    """The shared library compiled from the sources by `compiler`, built once per source, flags and
-    compiler version. Jobs that start together take turns (a file lock), so one compiles and the
+    """The shared library compiled from the sources by `compiler`, built once per source, flags,
+    compiler version and CPU. Jobs that start together take turns (a file lock), so one compiles and the
     others find its library; it is written under a temporary name and renamed, so that no job loads
     a half-written file. Raises OSError or CalledProcessError where the compiler does not work."""
+    import fcntl  # POSIX; where it is missing the import error stops the build and the PyTorch code runs
+
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    digest = hashlib.sha256("\0".join([SOURCE.read_text(), HEADER.read_text(), " ".join(FLAGS), version]).encode())
+    digest = hashlib.sha256("\0".join([SOURCE.read_text(), HEADER.read_text(), " ".join(FLAGS), version, cpu_identity()]).encode())
     library = directory / f"cpu_kernels-{digest.hexdigest()[:16]}.so"
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "build.lock", "w") as lock:
@@ -85,7 +98,7 @@ def library():
     compiler = os.environ.get("CC", "cc")
     try:
         path = build(compiler, cache_directory())
-    except (OSError, subprocess.CalledProcessError) as error:
+    except (OSError, ImportError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or error
         warnings.warn(f"the CPU kernels could not be built with {compiler!r}, so the models use their PyTorch code: {detail}")
         return None

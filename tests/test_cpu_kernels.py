@@ -145,6 +145,50 @@ def test_a_units_result_does_not_depend_on_its_neighbours():
     assert torch.equal(alone[0], together[0][:1, 1:2]) and torch.equal(alone[1], together[1][:1, 1:2])
     a, bias = torch.randn(3, 7, 11), torch.randn(3, 1, 11)
     assert torch.equal(cpu_kernels.bias_tanh_gelu(a[1:2, 2:5], bias[1:2]), cpu_kernels.bias_tanh_gelu(a, bias)[1:2, 2:5])
+    weights, grad = torch.randn(3, 1, 11), torch.randn(3, 1, 11)
+    alone, together = torch.nn.Parameter(weights[1:2].clone()), torch.nn.Parameter(weights.clone())
+    for parameter, g in ((alone, grad[1:2]), (together, grad)):
+        parameter.grad = g.clone()
+        cpu_kernels.AdamW([parameter], lr=0.1, weight_decay=0.1).step()
+    assert torch.equal(alone[0], together[1])
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_the_adamw_kernel_steps_as_torchs_adamw(dtype, tolerance):
+    """Five steps at changing learning rates, with weight decay: the same weights and moments, and a state that
+    torch's AdamW takes over (the checkpoints are the same)."""
+    generator = torch.Generator().manual_seed(5)
+    start = [torch.randn(shape, generator=generator, dtype=dtype) for shape in ((3, 7, 5), (3, 1, 1), (3, 1, 19))]
+    grads = [[torch.randn(w.shape, generator=generator, dtype=dtype) for w in start] for _ in range(5)]
+    trained = {}
+    for name, adamw in (("torch", torch.optim.AdamW), ("kernel", cpu_kernels.AdamW)):
+        weights = [torch.nn.Parameter(w.clone()) for w in start]
+        optimizer = adamw(weights, lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+        for step, step_grads in enumerate(grads):
+            optimizer.param_groups[0]["lr"] = 1e-2 * (step + 1) / 5
+            for weight, grad in zip(weights, step_grads):
+                weight.grad = grad.clone()
+            optimizer.step()
+        trained[name] = weights, optimizer
+    (ours, kernel), (theirs, reference) = trained["kernel"], trained["torch"]
+    for weight, expected in zip(ours, theirs):
+        torch.testing.assert_close(weight, expected, atol=tolerance, rtol=tolerance)
+        for key, value in reference.state[expected].items():
+            torch.testing.assert_close(kernel.state[weight][key], value, atol=tolerance, rtol=tolerance)
+    follower = torch.optim.AdamW(ours, lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    follower.load_state_dict(kernel.state_dict())
+    follower.step()  # torch's step continues from the kernel's state
+
+
+def test_with_the_kernels_off_the_adamw_step_is_torchs():
+    weights = [torch.nn.Parameter(torch.randn(3, 9))]
+    twin = [torch.nn.Parameter(weights[0].detach().clone())]
+    for group, adamw in ((weights, cpu_kernels.AdamW), (twin, torch.optim.AdamW)):
+        group[0].grad = torch.ones(3, 9)
+        optimizer = adamw(group, lr=0.1)
+        with cpu_kernels.using("off"):
+            optimizer.step()
+    assert torch.equal(weights[0], twin[0])
 
 
 def test_the_library_is_built_once_and_kept(tmp_path):

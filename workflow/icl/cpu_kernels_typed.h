@@ -374,6 +374,29 @@ void NAME(layer_norm_backward)(const REAL *x, const REAL *weight, const REAL *me
     }
 }
 
+/* One AdamW step of n values, as torch.optim.AdamW computes it: decoupled weight decay, then the
+   moments' updates (the first by lerp) and the bias-corrected step. Elementwise, in vectors, with the
+   last partial one zero-padded: every value gets the same operations wherever it lies. */
+void NAME(adamw_step)(REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_sq, long n, REAL lr, REAL beta1,
+                      REAL beta2, REAL eps, REAL weight_decay, REAL step_size, REAL bias_correction2_sqrt)
+{
+    for (long at = 0; at < n; at += LANES) {
+        long count = n - at < LANES ? n - at : LANES;
+        vec p = NAME(load)(param + at, count), g = NAME(load)(grad + at, count);
+        vec m = NAME(load)(exp_avg + at, count), v = NAME(load)(exp_avg_sq + at, count);
+        p = p * (1 - lr * weight_decay);
+        m = m + (1 - beta1) * (g - m);
+        v = v * beta2 + g * g * (1 - beta2);
+        vec root = v;
+        for (long l = 0; l < LANES; l++)
+            root[l] = sqrt(v[l]);
+        p = p - step_size * m / (root / bias_correction2_sqrt + eps);
+        NAME(store)(param + at, p, count);
+        NAME(store)(exp_avg + at, m, count);
+        NAME(store)(exp_avg_sq + at, v, count);
+    }
+}
+
 #undef GELU_SLOPE
 #undef GELU_CUBIC
 #undef vec

@@ -126,7 +126,9 @@ class GroupTrainer:
         # On a GPU the fused AdamW is one kernel already; on a CPU the step is compiled into a few
         # loops, and it reads the learning rate from a tensor, so a new rate needs no recompile.
         compile_optimizer = compile_mode != "off" and self.device.type == "cpu"
-        self.optimizer = torch.optim.AdamW(
+        # On a CPU, eager, the AdamW step is the CPU kernels' (torch's where they do not apply).
+        adamw = cpu_kernels.AdamW if self.device.type == "cpu" and not compile_optimizer else torch.optim.AdamW
+        self.optimizer = adamw(
             self.model.parameters(), lr=torch.tensor(s["learning_rate"]) if compile_optimizer else s["learning_rate"],
             betas=(s["beta1"], s["beta2"]), eps=s["adam_eps"], weight_decay=s["weight_decay"], fused=self.device.type == "cuda",
         )

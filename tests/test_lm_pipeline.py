@@ -64,7 +64,7 @@ def test_the_default_config_has_no_lm_artifacts():
 def test_each_step_writes_the_same_bytes_twice(tmp_path, monkeypatch):
     lm = tiny_config()["lm"]
     spec = lm_plan.ginc_spec(lm)
-    execution = {"threads": 1, "device": "cpu"}
+    execution = {"threads": 1, "cpu_kernels": "auto", "device": "cpu"}
     group = lm_plan.groups(lm)[-1]  # prefix_full: two passes per step
     outputs = []
     for attempt in ("first", "second"):

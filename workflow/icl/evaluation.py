@@ -12,8 +12,8 @@ import math
 import pandas as pd
 import torch
 
-from . import cpu_kernels, data, masks, metrics, models, runs, store, tasks
-from .runs import resolve_device, tokens
+from . import data, masks, metrics, models, runs, store, tasks
+from .runs import resolve_device, set_cpu_execution, tokens
 from .training import load_model
 
 
@@ -48,9 +48,7 @@ def evaluate_group(members, x_shifts, execution: dict, manifest=None) -> None:
 @torch.no_grad()
 def evaluate_runs(members, x_shifts, execution: dict) -> None:
     """Each run's metrics on its test file, written beside its model."""
-    if execution["threads"]:
-        torch.set_num_threads(execution["threads"])
-    cpu_kernels.set_mode(execution["cpu_kernels"])
+    set_cpu_execution(execution)
     device = resolve_device(execution)
     model, steps = load_group(members, device)
     spec = members[0].spec

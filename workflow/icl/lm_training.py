@@ -20,7 +20,7 @@ from tqdm import tqdm
 from . import checked, ginc, lm, masks, metrics
 from .files import write_text
 from .lm_plan import Group
-from .runs import resolve_device
+from .runs import resolve_device, set_cpu_execution
 from .training import learning_rate
 
 REBUILD = "To rebuild it, delete it and rerun the same snakemake command."
@@ -43,8 +43,7 @@ def build(group: Group, models: int) -> lm.LanguageModel:
 
 def train(group: Group, corpus_path, execution: dict, progress: bool = True) -> None:
     """Train the group's models (one per seed) and write its model.pt and train.log."""
-    if execution["threads"]:
-        torch.set_num_threads(execution["threads"])
+    set_cpu_execution(execution)
     device = resolve_device(execution)
     spec, seeds = group.spec, group.spec["seeds"]
     train_spec, context = spec["train"], spec["model"]["context"]
@@ -123,8 +122,7 @@ def accuracy(model: lm.LanguageModel, tokens: torch.Tensor, labels: torch.Tensor
 
 def evaluate(group: Group, prompts_path, execution: dict) -> None:
     """The group's accuracy on every prompt set and training curve, as metrics rows in its metrics.parquet."""
-    if execution["threads"]:
-        torch.set_num_threads(execution["threads"])
+    set_cpu_execution(execution)
     device = resolve_device(execution)
     model, saved = load(group, device)
     step = saved["curve"][-1]["step"]

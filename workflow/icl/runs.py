@@ -170,6 +170,18 @@ def tokens(x, y, n_context):
     return torch.cat([labels, x], dim=-1)
 
 
+def set_cpu_execution(execution: dict) -> None:
+    """This process's share of the execution settings: torch's CPU threads (0 keeps torch's choice)
+    and whether the fused CPU kernels serve the models (icl.cpu_kernels)."""
+    import torch
+
+    from . import cpu_kernels
+
+    if execution["threads"]:
+        torch.set_num_threads(execution["threads"])
+    cpu_kernels.set_mode(execution["cpu_kernels"])
+
+
 def resolve_device(execution: dict):
     """The job's device: the CPU, or a GPU that the job claims for itself (icl.gpus).
 

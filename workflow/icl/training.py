@@ -18,7 +18,7 @@ from tqdm import tqdm
 from . import checked, compiling, cpu_kernels, data, masks, metrics, models, runs, shapes, store
 from .files import write_text
 from .plan import group_signature
-from .runs import Run, has_ice_term, resolve_device, tokens
+from .runs import Run, has_ice_term, resolve_device, set_cpu_execution, tokens
 
 
 class DivergenceError(RuntimeError):
@@ -388,9 +388,7 @@ def train_group(members: list[Run], execution: dict, manifest=None, progress: bo
     print(f"{len(missing)} of the group's {len(members)} runs to train{' (forced)' if store.forced('train') else ''}")
     trainers = []
     if missing:
-        if execution["threads"]:
-            torch.set_num_threads(execution["threads"])
-        cpu_kernels.set_mode(execution["cpu_kernels"])
+        set_cpu_execution(execution)
         size = models_per_pass(missing, execution["memory_budget_gb"])
         passes = [missing[i : i + size] for i in range(0, len(missing), size)]
         if len(passes) > 1:

@@ -70,6 +70,23 @@ static long NAME(lanes_of)(const struct NAME(dims) *d, long group, long *qkv_at,
     return d->units - first < LANES ? d->units - first : LANES;
 }
 
+/* Returns body(arguments) with `width` as a constant where it is one of the configs' head widths
+   (4, 8, 16, 32), so that the compiler unrolls the loops over it; `width` names the argument. */
+#ifdef CONSTANT_HEAD_WIDTHS
+#define WITH_HEAD_WIDTH(body, ...)                                                                  \
+    do {                                                                                            \
+        switch (width) {                                                                            \
+        case 4: { const long width = 4; return body(__VA_ARGS__); }                                 \
+        case 8: { const long width = 8; return body(__VA_ARGS__); }                                 \
+        case 16: { const long width = 16; return body(__VA_ARGS__); }                               \
+        case 32: { const long width = 32; return body(__VA_ARGS__); }                               \
+        }                                                                                           \
+        return body(__VA_ARGS__);                                                                   \
+    } while (0)
+#else
+#define WITH_HEAD_WIDTH(body, ...) return body(__VA_ARGS__)
+#endif
+
 /* Softmax attention of the released model. Its unit of work is T x W matrices (15 x 8 at the
    default size), on which a BLAS call costs more than its arithmetic. So LANES units are computed
    at once, one per SIMD lane, each lane doing what a lone unit would.
@@ -144,20 +161,7 @@ static inline __attribute__((always_inline)) int NAME(attention_forward_body)(co
 int NAME(attention_forward)(const REAL *qkv, const unsigned char *mask, REAL *y, REAL *probs, long models, long batch,
                             long positions, long start, long heads, long width, int rbf)
 {
-#ifdef CONSTANT_HEAD_WIDTHS
-    /* The configs' head widths as constants, so that the compiler unrolls the loops over them. */
-    switch (width) {
-    case 4:
-        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 4, rbf);
-    case 8:
-        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 8, rbf);
-    case 16:
-        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 16, rbf);
-    case 32:
-        return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, 32, rbf);
-    }
-#endif
-    return NAME(attention_forward_body)(qkv, mask, y, probs, models, batch, positions, start, heads, width, rbf);
+    WITH_HEAD_WIDTH(NAME(attention_forward_body), qkv, mask, y, probs, models, batch, positions, start, heads, width, rbf);
 }
 
 /* dqkv from dy, qkv and the forward pass's probabilities. Returns nonzero if out of memory. */
@@ -230,20 +234,7 @@ static inline __attribute__((always_inline)) int NAME(attention_backward_body)(c
 int NAME(attention_backward)(const REAL *qkv, const REAL *probs, const REAL *dy, REAL *dqkv, long models, long batch,
                              long positions, long start, long heads, long width, int rbf)
 {
-#ifdef CONSTANT_HEAD_WIDTHS
-    /* The configs' head widths as constants, so that the compiler unrolls the loops over them. */
-    switch (width) {
-    case 4:
-        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 4, rbf);
-    case 8:
-        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 8, rbf);
-    case 16:
-        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 16, rbf);
-    case 32:
-        return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, 32, rbf);
-    }
-#endif
-    return NAME(attention_backward_body)(qkv, probs, dy, dqkv, models, batch, positions, start, heads, width, rbf);
+    WITH_HEAD_WIDTH(NAME(attention_backward_body), qkv, probs, dy, dqkv, models, batch, positions, start, heads, width, rbf);
 }
 
 /* A vector of up to LANES values from src: a partial one is zero-padded, so every value sees the
@@ -399,6 +390,7 @@ void NAME(adamw_step)(REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_av
 
 #undef GELU_SLOPE
 #undef GELU_CUBIC
+#undef WITH_HEAD_WIDTH
 #undef vec
 #undef uvec
 #undef vmask

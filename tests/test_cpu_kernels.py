@@ -20,10 +20,10 @@ def built():
     assert cpu_kernels.library() is not None, "the CPU kernels build on the test machine"
 
 
-def attention_inputs(dtype, models_=3, batch=3, heads=2, attention="rbf"):
+def attention_inputs(dtype, models_=3, batch=3, heads=2, attention="rbf", width=16):
     """A released attention layer with large random weights (sharp softmaxes), inputs, and a mask per
     model: prefix, causal, and one whose first query sees nothing."""
-    cfg = ModelConfig(n_layers=1, width=16, heads=heads, ffn_width=16, attention=attention, n_positions=N + Q)
+    cfg = ModelConfig(n_layers=1, width=width, heads=heads, ffn_width=16, attention=attention, n_positions=N + Q)
     layer = models.ReleasedSelfAttention(models_, cfg).to(dtype)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -31,7 +31,7 @@ def attention_inputs(dtype, models_=3, batch=3, heads=2, attention="rbf"):
             parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=dtype))
     mask = torch.stack([masks.visibility(kind, N, Q) for kind in ("prefix", "causal", "causal")][:models_])
     mask[-1, N] = False
-    h = torch.randn(models_, batch, N + Q, 16, generator=generator, dtype=dtype, requires_grad=True)
+    h = torch.randn(models_, batch, N + Q, width, generator=generator, dtype=dtype, requires_grad=True)
     return layer, h, mask
 
 
@@ -43,12 +43,14 @@ def values_and_gradients(function, inputs, grad):
 @pytest.mark.parametrize("attention", ["rbf", "dot"])
 @pytest.mark.parametrize("start", [0, N])
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
-def test_the_attention_kernel_is_the_released_attention(attention, start, dtype, tolerance):
+@pytest.mark.parametrize("width", [16, 32])  # heads of 4 and of 8 features (in float32 a whole vector)
+def test_the_attention_kernel_is_the_released_attention(attention, start, dtype, tolerance, width):
     """Outputs and every gradient (input, projections) equal the PyTorch code's, with 18 sequence heads
-    (not a whole number of SIMD vectors), a row that sees nothing, and queries from `start`."""
-    layer, h, mask = attention_inputs(dtype, attention=attention)
+    (not a whole number of SIMD vectors, so that lanes of models with different masks share a
+    vector), a row that sees nothing, and queries from `start`."""
+    layer, h, mask = attention_inputs(dtype, attention=attention, width=width)
     inputs = [h, *layer.parameters()]
-    grad = torch.randn(3, 3, N + Q - start, 16, dtype=dtype)
+    grad = torch.randn(3, 3, N + Q - start, width, dtype=dtype)
     with cpu_kernels.using("off"):
         expected = values_and_gradients(lambda: layer(h, mask, start), inputs, grad)
     with cpu_kernels.using("auto"):
@@ -57,7 +59,7 @@ def test_the_attention_kernel_is_the_released_attention(attention, start, dtype,
     for got, want in zip(found, expected):
         torch.testing.assert_close(got, want, atol=tolerance * want.abs().max().item(), rtol=tolerance)
     # the query that sees nothing averages every value, as the softmax of equal logits does
-    values = layer.qkv(h)[-1, :, :, 16:].mean(1)
+    values = layer.qkv(h)[-1, :, :, 2 * layer.features :].mean(1)
     seen_nothing = values @ layer.out.weight[-1] + layer.out.bias[-1]
     torch.testing.assert_close(found[0][-1, :, N - start], seen_nothing, atol=tolerance, rtol=tolerance)
 

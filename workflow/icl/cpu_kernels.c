@@ -51,12 +51,20 @@ static inline vexp_double_vec vexp_double(vexp_double_vec x)
 #define MASKINT int
 #define NAME(x) x##_float
 #define CONSTANT_HEAD_WIDTHS /* only float trains models; double serves the tests */
+/* 8 float lanes: the attention copies whole vectors and transposes them in registers, where the
+   compiler has the generic shuffle (GCC 12+, Clang); otherwise it copies value by value */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define TRANSPOSE_8
+#endif
+#endif
 #include "cpu_kernels_typed.h"
 #undef REAL
 #undef MAXREAL
 #undef MASKINT
 #undef NAME
 #undef CONSTANT_HEAD_WIDTHS
+#undef TRANSPOSE_8
 
 #define REAL double
 #define MAXREAL DBL_MAX

@@ -115,7 +115,7 @@ def library():
             "bias_gelu_backward": [pointer] * 6 + [size] * 3,
             "layer_norm_forward": [pointer] * 6 + [size] * 3 + [real],
             "layer_norm_backward": [pointer] * 8 + [size] * 3,
-            "adamw_step": [pointer] * 4 + [size] + [real] * 7,
+            "adamw_step": [size] + [pointer] * 6 + [ctypes.c_double] * 5,
         }.items():
             function = getattr(loaded, f"{name}_{suffix}")
             function.argtypes = arguments
@@ -247,9 +247,9 @@ def layer_norm(x, weight, bias, eps: float):
 
 
 class AdamW(torch.optim.AdamW):
-    """torch.optim.AdamW whose step, where the kernels apply, is one C call per parameter: the same
-    update, state and checkpoints, without the multi-tensor step's dozen passes over the parameters.
-    Elsewhere (off, no compiler, not a CPU) it is torch's step."""
+    """torch.optim.AdamW whose step, where the kernels apply, is one C call for all parameters: the
+    same update, state and checkpoints, without the multi-tensor step's dozen passes over the
+    parameters. Elsewhere (off, no compiler, not a CPU) it is torch's step."""
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -257,28 +257,48 @@ class AdamW(torch.optim.AdamW):
         if closure is not None or not all(self._kernel_applies(group) for group in groups):
             return super().step(closure)
         for group in groups:
-            lr, (beta1, beta2) = float(group["lr"]), group["betas"]
-            for parameter in group["params"]:
-                if parameter.grad is None:
-                    continue
-                state = self.state[parameter]
-                if not state:  # as torch.optim.AdamW keeps it, so that checkpoints are the same
-                    state["step"] = torch.tensor(0.0)
-                    state["exp_avg"] = torch.zeros_like(parameter, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(parameter, memory_format=torch.preserve_format)
-                state["step"] += 1
-                step = state["step"].item()
-                grad = parameter.grad.contiguous()
-                _kernel("adamw_step", parameter)(
-                    parameter.data_ptr(), grad.data_ptr(), state["exp_avg"].data_ptr(), state["exp_avg_sq"].data_ptr(),
-                    parameter.numel(), lr, beta1, beta2, group["eps"], group["weight_decay"],
-                    lr / (1 - beta1**step), math.sqrt(1 - beta2**step),
+            parameters = [p for p in group["params"] if p.grad is not None]
+            states = [self._state(p) for p in parameters]
+            if not parameters:
+                continue
+            grads = [p.grad.contiguous() for p in parameters]  # kept alive through the call
+            arrays = [
+                (ctypes.c_void_p * len(parameters))(*(t.data_ptr() for t in tensors))
+                for tensors in (
+                    parameters, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                    [s["step"] for s in states],
                 )
+            ]
+            beta1, beta2 = group["betas"]
+            _kernel("adamw_step", parameters[0])(
+                len(parameters), *arrays, (ctypes.c_long * len(parameters))(*(p.numel() for p in parameters)),
+                float(group["lr"]), float(beta1), float(beta2), float(group["eps"]), float(group["weight_decay"]),
+            )
         return None
 
-    @staticmethod
-    def _kernel_applies(group) -> bool:
+    def _state(self, parameter) -> dict:
+        state = self.state[parameter]
+        if not state:  # as torch.optim.AdamW keeps it, so that checkpoints are the same
+            state["step"] = torch.tensor(0.0, dtype=torch.float32)
+            state["exp_avg"] = torch.zeros_like(parameter, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(parameter, memory_format=torch.preserve_format)
+        return state
+
+    def _kernel_applies(self, group) -> bool:
+        """Plain AdamW, on contiguous parameters that the kernels take, with gradients and moments of
+        their dtype and float32 step counts (torch's, unless a checkpoint says otherwise)."""
         plain = not (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"])
-        return plain and all(
-            applies(p) and p.is_contiguous() and (p.grad is None or p.grad.dtype == p.dtype) for p in group["params"]
-        )
+        params = group["params"]
+        if not (plain and params and applies(params[0])):
+            return False
+        dtype = params[0].dtype
+        for p in params:
+            state = self.state.get(p)
+            if not (
+                p.device.type == "cpu" and p.dtype == dtype and p.is_contiguous()
+                and (p.grad is None or p.grad.dtype == dtype)
+                and (not state or (state["step"].dtype == torch.float32 and state["step"].device.type == "cpu"
+                                   and state["exp_avg"].is_contiguous() and state["exp_avg_sq"].is_contiguous()))
+            ):
+                return False
+        return True

@@ -34,11 +34,47 @@ struct NAME(dims) {
     long batch, positions, start, queries, heads, width, row, units;
 };
 
+#ifdef TRANSPOSE_8
+/* The 8 x 8 transpose of `in` (vector l holds lane l's 8 values) into `out` (vector c holds value c of
+   every lane), in three rounds of shuffles; it is its own inverse. */
+static inline void NAME(transpose)(const vec *in, vec *out)
+{
+    vec t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(in[i], in[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(in[i], in[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int j = 0; j < 2; j++) {
+            u[i + 2 * j] = __builtin_shufflevector(t[i + j], t[i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * j + 1] = __builtin_shufflevector(t[i + j], t[i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int c = 0; c < 4; c++) {
+        out[c] = __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        out[c + 4] = __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+#endif
+
 /* Copy `rows` x width values at stride `row` from each lane's unit (at offset[l] + shift) into
    lanes: out[r * width + c][l]. */
 static void NAME(gather)(const REAL *src, const long *offset, long shift, long rows, long row, long width, REAL scale,
                          vec *out)
 {
+#ifdef TRANSPOSE_8
+    if (width % LANES == 0) { /* whole vectors of each unit's row, transposed in registers */
+        for (long r = 0; r < rows; r++)
+            for (long at = 0; at < width; at += LANES) {
+                vec units[LANES];
+                for (long l = 0; l < LANES; l++)
+                    units[l] = *(const uvec *)(src + offset[l] + shift + r * row + at);
+                NAME(transpose)(units, out + r * width + at);
+                for (long c = 0; c < LANES; c++)
+                    out[r * width + at + c] *= scale;
+            }
+        return;
+    }
+#endif
     for (long l = 0; l < LANES; l++)
         for (long r = 0; r < rows; r++)
             for (long c = 0; c < width; c++)
@@ -49,6 +85,18 @@ static void NAME(gather)(const REAL *src, const long *offset, long shift, long r
 static void NAME(scatter)(const vec *in, long rows, long width, REAL *dst, const long *offset, long shift, long row,
                           long lanes)
 {
+#ifdef TRANSPOSE_8
+    if (width % LANES == 0) {
+        for (long r = 0; r < rows; r++)
+            for (long at = 0; at < width; at += LANES) {
+                vec units[LANES];
+                NAME(transpose)(in + r * width + at, units);
+                for (long l = 0; l < lanes; l++)
+                    *(uvec *)(dst + offset[l] + shift + r * row + at) = units[l];
+            }
+        return;
+    }
+#endif
     for (long l = 0; l < lanes; l++)
         for (long r = 0; r < rows; r++)
             for (long c = 0; c < width; c++)
@@ -87,6 +135,33 @@ static long NAME(lanes_of)(const struct NAME(dims) *d, long group, long *qkv_at,
 #define WITH_HEAD_WIDTH(body, ...) return body(__VA_ARGS__)
 #endif
 
+/* Whether any lane of v is nonzero (all-zero bits), as one OR of machine words. */
+static inline int NAME(any_bits)(const void *v)
+{
+    unsigned long long w[VECTOR_BYTES / sizeof(unsigned long long)], any = 0;
+    __builtin_memcpy(w, v, sizeof w);
+    for (unsigned long i = 0; i < sizeof w / sizeof *w; i++)
+        any |= w[i];
+    return any != 0;
+}
+
+/* needed[i * T + j]: whether key j can weigh in query row i for some lane: a lane sees it, or a lane
+   sees no key of that row (and so averages every value). Any other key's probability is exactly 0
+   in every lane (the exp of the most negative float less a finite maximum underflows to 0), so it
+   adds only zeros, and the attention skips it. */
+static void NAME(needed_keys)(const vmask *visible, long Tq, long T, unsigned char *needed)
+{
+    for (long i = 0; i < Tq; i++) {
+        vmask seen = {0};
+        for (long j = 0; j < T; j++)
+            seen |= visible[i * T + j];
+        vmask unseen = ~seen;
+        int blind_lane = NAME(any_bits)(&unseen);
+        for (long j = 0; j < T; j++)
+            needed[i * T + j] = blind_lane || NAME(any_bits)(&visible[i * T + j]);
+    }
+}
+
 /* Softmax attention of the released model. Its unit of work is T x W matrices (15 x 8 at the
    default size), on which a BLAS call costs more than its arithmetic. So LANES units are computed
    at once, one per SIMD lane, each lane doing what a lone unit would.
@@ -103,9 +178,11 @@ static inline __attribute__((always_inline)) int NAME(attention_forward_body)(co
     REAL scale = 1 / sqrt((REAL)W);
     vec *q = aligned_alloc(VECTOR_BYTES, sizeof(vec) * (2 * Tq * W + 2 * T * W + 2 * T));
     vmask *visible = aligned_alloc(VECTOR_BYTES, sizeof(vmask) * Tq * T);
-    if (!q || !visible) {
+    unsigned char *needed = malloc(Tq * T);
+    if (!q || !visible || !needed) {
         free(q);
         free(visible);
+        free(needed);
         return 1;
     }
     vec *k = q + Tq * W, *v = k + T * W, *out = v + T * W, *bias = out + Tq * W, *s = bias + T;
@@ -116,6 +193,7 @@ static inline __attribute__((always_inline)) int NAME(attention_forward_body)(co
             for (long l = 0; l < LANES; l++)
                 for (long e = 0; e < Tq * T; e++)
                     ((MASKINT *)visible)[e * LANES + l] = mask[model[l] * Tq * T + e] ? -1 : 0;
+            NAME(needed_keys)(visible, Tq, T, needed);
             visible_for = model[0] == model[LANES - 1] ? model[0] : -1;
         }
         NAME(gather)(qkv, qkv_at, start * d.row, Tq, d.row, W, scale, q);
@@ -129,32 +207,41 @@ static inline __attribute__((always_inline)) int NAME(attention_forward_body)(co
         }
         uvec *p = (uvec *)probs + group * Tq * T;
         for (long i = 0; i < Tq; i++) {
-            for (long j = 0; j < T; j++)
-                s[j] = bias[j];
-            for (long c = 0; c < W; c++)
-                for (long j = 0; j < T; j++)
-                    s[j] += q[i * W + c] * k[j * W + c];
-            vec top = NAME(broadcast)(-MAXREAL), total = {0};
+            const unsigned char *used = needed + i * T;
             for (long j = 0; j < T; j++) {
-                s[j] = NAME(select)(visible[i * T + j], s[j], NAME(broadcast)(-MAXREAL));
-                top = NAME(select)(s[j] > top, s[j], top);
+                s[j] = NAME(broadcast)(-MAXREAL);
+                if (used[j]) {
+                    s[j] = bias[j];
+                    for (long c = 0; c < W; c++)
+                        s[j] += q[i * W + c] * k[j * W + c];
+                    s[j] = NAME(select)(visible[i * T + j], s[j], NAME(broadcast)(-MAXREAL));
+                }
             }
+            vec top = NAME(broadcast)(-MAXREAL), total = {0};
+            for (long j = 0; j < T; j++)
+                top = NAME(select)(s[j] > top, s[j], top);
             for (long j = 0; j < T; j++) {
-                s[j] = NAME(vexp)(s[j] - top);
-                total += s[j];
+                if (used[j]) {
+                    s[j] = NAME(vexp)(s[j] - top);
+                    total += s[j];
+                } else {
+                    s[j] = (vec){0};
+                }
             }
             for (long c = 0; c < W; c++)
                 out[i * W + c] = (vec){0};
             for (long j = 0; j < T; j++) {
                 p[i * T + j] = s[j] / total;
-                for (long c = 0; c < W; c++)
-                    out[i * W + c] += p[i * T + j] * v[j * W + c];
+                if (used[j])
+                    for (long c = 0; c < W; c++)
+                        out[i * W + c] += p[i * T + j] * v[j * W + c];
             }
         }
         NAME(scatter)(out, Tq, W, y, y_at, 0, heads * W, lanes);
     }
     free(q);
     free(visible);
+    free(needed);
     return 0;
 }
 
@@ -172,8 +259,12 @@ static inline __attribute__((always_inline)) int NAME(attention_backward_body)(c
     struct NAME(dims) d = {batch, T, start, Tq, heads, W, 3 * heads * W, models * batch * heads};
     REAL scale = 1 / sqrt((REAL)W);
     vec *q = aligned_alloc(VECTOR_BYTES, sizeof(vec) * (3 * Tq * W + 4 * T * W + 2 * T));
-    if (!q)
+    unsigned char *used = malloc(T);
+    if (!q || !used) {
+        free(q);
+        free(used);
         return 1;
+    }
     vec *k = q + Tq * W, *v = k + T * W, *g = v + T * W, *dq = g + Tq * W, *dk = dq + Tq * W, *dv = dk + T * W;
     vec *ds = dv + T * W, *colsum = ds + T;
     long qkv_at[LANES], y_at[LANES], model[LANES];
@@ -189,28 +280,33 @@ static inline __attribute__((always_inline)) int NAME(attention_backward_body)(c
             colsum[j] = (vec){0};
         const uvec *p = (const uvec *)probs + group * Tq * T;
         for (long i = 0; i < Tq; i++) {
-            /* dP = dY V^T, then the softmax's dS = P (dP - <P, dP>) */
+            /* a key whose probability is 0 in every lane adds only zeros to every sum below */
             for (long j = 0; j < T; j++)
-                ds[j] = (vec){0};
-            for (long c = 0; c < W; c++)
-                for (long j = 0; j < T; j++)
-                    ds[j] += g[i * W + c] * v[j * W + c];
+                used[j] = NAME(any_bits)(&p[i * T + j]);
+            /* dP = dY V^T, then the softmax's dS = P (dP - <P, dP>) */
             vec dot = {0};
             for (long j = 0; j < T; j++)
-                dot += p[i * T + j] * ds[j];
-            for (long j = 0; j < T; j++) {
-                ds[j] = p[i * T + j] * (ds[j] - dot);
-                colsum[j] += ds[j];
-            }
+                if (used[j]) {
+                    ds[j] = (vec){0};
+                    for (long c = 0; c < W; c++)
+                        ds[j] += g[i * W + c] * v[j * W + c];
+                    dot += p[i * T + j] * ds[j];
+                }
+            for (long j = 0; j < T; j++)
+                if (used[j]) {
+                    ds[j] = p[i * T + j] * (ds[j] - dot);
+                    colsum[j] += ds[j];
+                }
             /* dV = P^T dY, dQ = dS K / sqrt(W), dK = dS^T Q / sqrt(W) */
             for (long c = 0; c < W; c++)
                 dq[i * W + c] = (vec){0};
             for (long j = 0; j < T; j++)
-                for (long c = 0; c < W; c++) {
-                    dv[j * W + c] += p[i * T + j] * g[i * W + c];
-                    dq[i * W + c] += ds[j] * k[j * W + c];
-                    dk[j * W + c] += ds[j] * q[i * W + c];
-                }
+                if (used[j])
+                    for (long c = 0; c < W; c++) {
+                        dv[j * W + c] += p[i * T + j] * g[i * W + c];
+                        dq[i * W + c] += ds[j] * k[j * W + c];
+                        dk[j * W + c] += ds[j] * q[i * W + c];
+                    }
             for (long c = 0; c < W; c++)
                 dq[i * W + c] *= scale;
         }
@@ -228,6 +324,7 @@ static inline __attribute__((always_inline)) int NAME(attention_backward_body)(c
         NAME(scatter)(dv, T, W, dqkv, qkv_at, 2 * heads * W, d.row, lanes);
     }
     free(q);
+    free(used);
     return 0;
 }
 
@@ -368,7 +465,7 @@ void NAME(layer_norm_backward)(const REAL *x, const REAL *weight, const REAL *me
 /* One AdamW step of n values, as torch.optim.AdamW computes it: decoupled weight decay, then the
    moments' updates (the first by lerp) and the bias-corrected step. Elementwise, in vectors, with the
    last partial one zero-padded: every value gets the same operations wherever it lies. */
-void NAME(adamw_step)(REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_sq, long n, REAL lr, REAL beta1,
+static void NAME(adamw_update)(REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_avg_sq, long n, REAL lr, REAL beta1,
                       REAL beta2, REAL eps, REAL weight_decay, REAL step_size, REAL bias_correction2_sqrt)
 {
     for (long at = 0; at < n; at += LANES) {
@@ -385,6 +482,20 @@ void NAME(adamw_step)(REAL *param, const REAL *grad, REAL *exp_avg, REAL *exp_av
         NAME(store)(param + at, p, count);
         NAME(store)(exp_avg + at, m, count);
         NAME(store)(exp_avg_sq + at, v, count);
+    }
+}
+
+/* One AdamW step of `count` parameters: each one's step count (a float, as torch keeps it) goes up by
+   one, and its bias corrections are computed in double, then rounded, as Python computes them. */
+void NAME(adamw_step)(long count, REAL *const *params, REAL *const *grads, REAL *const *exp_avgs,
+                      REAL *const *exp_avg_sqs, float *const *steps, const long *sizes, double lr, double beta1,
+                      double beta2, double eps, double weight_decay)
+{
+    for (long i = 0; i < count; i++) {
+        double step = *steps[i] += 1;
+        NAME(adamw_update)(params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], sizes[i], (REAL)lr, (REAL)beta1,
+                           (REAL)beta2, (REAL)eps, (REAL)weight_decay, (REAL)(lr / (1 - pow(beta1, step))),
+                           (REAL)sqrt(1 - pow(beta2, step)));
     }
 }
 

@@ -1,6 +1,7 @@
 """Figures and tables say what the data show: the same intervals in both, Holm-corrected tests, Fig. 2 as the paper draws it."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,36 @@ def test_aggregate_figure_and_table_never_import_torch_or_scikit_learn(tmp_path)
     small = config.validate({"theory": {"sequences": 2, "queries": 2, "seeds": 1, "stationary_n": {"start": 4, "stop": 8, "step": 4}}})
     theory = ["theory", "stationary", "--theory", json.dumps(small["theory"]), "--out", str(tmp_path / "theory.parquet")]
     assert "torch" in imported_by([theory])
+
+
+def test_a_job_process_loads_its_imports_uncollected_then_collects_again_and_exits_cleanly(tmp_path):
+    """python -m icl, as a job runs it: torch is imported with the collector off, then frozen out of
+    later collections with the collector back on; the process ends without the interpreter's
+    teardown, yet its output and its standard streams are complete and its exit status is 0."""
+    small = config.validate({"theory": {"sequences": 2, "queries": 2, "seeds": 1, "stationary_n": {"start": 4, "stop": 8, "step": 4}}})
+    theory = ["theory", "stationary", "--theory", json.dumps(small["theory"])]
+    probe = (
+        "import gc, json, sys; from icl import cli; cli.main(json.loads(sys.argv[1]), own_process=True); "
+        "print(json.dumps([gc.isenabled(), gc.get_freeze_count(), 'torch' in sys.modules]))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, json.dumps([*theory, "--out", str(tmp_path / "a.parquet")])],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    enabled, frozen, imported_torch = json.loads(result.stdout.splitlines()[-1])
+    assert enabled and imported_torch and frozen > 100_000  # torch's objects, frozen
+    # the module entry point: text still buffered at the end reaches the log; the teardown (which
+    # would run this atexit handler) does not happen
+    entry = (
+        "import atexit, runpy, sys; sys.argv = ['icl', *sys.argv[1:]]; print('buffered'); "
+        "atexit.register(print, 'teardown'); runpy.run_module('icl', run_name='__main__')"
+    )
+    # a job's stdout is its log file, block-buffered unless PYTHONUNBUFFERED says otherwise
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    result = subprocess.run([sys.executable, "-c", entry, *theory, "--out", str(tmp_path / "b.parquet")], capture_output=True, text=True,
+                            env=buffered)
+    assert result.returncode == 0, result.stderr
+    assert "buffered" in result.stdout and "teardown" not in result.stdout
+    assert metrics.read([tmp_path / "b.parquet"]).equals(metrics.read([tmp_path / "a.parquet"]))
 
 
 def test_the_names_artifacts_show_are_those_of_what_the_pipeline_computes():

@@ -4,6 +4,7 @@ Structured arguments (a run's resolved config, a list of runs) are passed as JSO
 """
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ EXECUTION_VARIABLE = "ICL_EXECUTION"
 # The commands that compute with torch on the CPU. Train and evaluate set their own threads; aggregate,
 # figure and table never import torch, since they run where Snakemake runs (a cluster's login node).
 TENSOR_COMMANDS = ("theory", "data", "baselines")
+TORCH_COMMANDS = (*TENSOR_COMMANDS, "train", "evaluate", "ginc", "train-lm", "evaluate-lm", "aggregate-lm")
 
 
 def _json(text):
@@ -266,19 +268,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None):
+def main(argv=None, own_process: bool = False):
+    """Run one command. own_process: this process runs nothing else (python -m icl, as every job
+    does), so the objects of its imports, which live as long as it does, are loaded with the garbage
+    collector off and then left out of its later collections (gc.freeze)."""
+    if own_process:
+        gc.disable()
     command_line = parser()
     args = command_line.parse_args(argv)
     if "execution" in vars(args) and args.execution is None:  # a command with the job options, run by hand
         command_line.error(f"{args.command} needs --execution or the environment variable {EXECUTION_VARIABLE}")
     fault_drill()
-    if args.command in TENSOR_COMMANDS:
+    if args.command in TORCH_COMMANDS:
         import torch
 
-        # Small tensor work: one thread is fastest, and extra threads stall when the cores are busy.
-        torch.set_num_threads(1)
+        if args.command in TENSOR_COMMANDS:
+            # Small tensor work: one thread is fastest, and extra threads stall when the cores are busy.
+            torch.set_num_threads(1)
+    if own_process:
+        gc.freeze()
+        gc.enable()
     args.func(args)
 
 
 if __name__ == "__main__":
-    main()
+    main(own_process=True)

@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import functools
 import hashlib
-import math
 import os
 import platform
 import subprocess
@@ -258,9 +257,9 @@ class AdamW(torch.optim.AdamW):
             return super().step(closure)
         for group in groups:
             parameters = [p for p in group["params"] if p.grad is not None]
-            states = [self._state(p) for p in parameters]
             if not parameters:
                 continue
+            states = [self._state(p) for p in parameters]
             grads = [p.grad.contiguous() for p in parameters]  # kept alive through the call
             arrays = [
                 (ctypes.c_void_p * len(parameters))(*(t.data_ptr() for t in tensors))

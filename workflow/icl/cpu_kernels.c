@@ -5,6 +5,9 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
 
 #define VECTOR_BYTES 32
 
@@ -21,9 +24,14 @@ static inline vexp_float_vec vexp_float(vexp_float_vec x)
     limit = (vexp_float_vec)(((vexp_float_int)(-limit) & underflow) | ((vexp_float_int)limit & ~underflow));
     x = (vexp_float_vec)(((vexp_float_int)x & ~clamped) | ((vexp_float_int)limit & clamped));
     vexp_float_vec y = x * 1.44269504088896341f + 0.5f;
+#if defined(__AVX__) && VECTOR_BYTES == 32
+    vexp_float_vec fn = _mm256_floor_ps(y); /* the same floor in one instruction */
+    vexp_float_int n = __builtin_convertvector(fn, vexp_float_int);
+#else
     vexp_float_int n = __builtin_convertvector(y, vexp_float_int);
     n += __builtin_convertvector(n, vexp_float_vec) > y; /* floor: a true comparison is -1 */
     vexp_float_vec fn = __builtin_convertvector(n, vexp_float_vec);
+#endif
     vexp_float_vec r = x - fn * 0.693359375f + fn * 2.12194440e-4f; /* ln 2 in two parts */
     vexp_float_vec p = (vexp_float_vec){0} + 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;

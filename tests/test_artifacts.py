@@ -148,6 +148,12 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "
 """
 
 
+def small_theory_command() -> list:
+    """A theory command that computes with tensors in a second or so (its --out still to add)."""
+    small = config.validate({"theory": {"sequences": 2, "queries": 2, "seeds": 1, "stationary_n": {"start": 4, "stop": 8, "step": 4}}})
+    return ["theory", "stationary", "--theory", json.dumps(small["theory"])]
+
+
 def imported_by(commands) -> list:
     result = subprocess.run([sys.executable, "-c", HEAVY_IMPORTS, json.dumps(commands)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -167,8 +173,7 @@ def test_aggregate_figure_and_table_never_import_torch_or_scikit_learn(tmp_path)
     assert imported_by(light) == []
     assert all((tmp_path / name).stat().st_size > 0 for name in ("table1.csv", "table1.md", "shift.pdf", "shift.png"))
     # The check can fail: a command that computes with tensors does import torch.
-    small = config.validate({"theory": {"sequences": 2, "queries": 2, "seeds": 1, "stationary_n": {"start": 4, "stop": 8, "step": 4}}})
-    theory = ["theory", "stationary", "--theory", json.dumps(small["theory"]), "--out", str(tmp_path / "theory.parquet")]
+    theory = [*small_theory_command(), "--out", str(tmp_path / "theory.parquet")]
     assert "torch" in imported_by([theory])
 
 
@@ -176,8 +181,7 @@ def test_a_job_process_loads_its_imports_uncollected_then_collects_again_and_exi
     """python -m icl, as a job runs it: torch is imported with the collector off, then frozen out of
     later collections with the collector back on; the process ends without the interpreter's
     teardown, yet its output and its standard streams are complete and its exit status is 0."""
-    small = config.validate({"theory": {"sequences": 2, "queries": 2, "seeds": 1, "stationary_n": {"start": 4, "stop": 8, "step": 4}}})
-    theory = ["theory", "stationary", "--theory", json.dumps(small["theory"])]
+    theory = small_theory_command()
     probe = (
         "import gc, json, sys; from icl import cli; cli.main(json.loads(sys.argv[1]), own_process=True); "
         "print(json.dumps([gc.isenabled(), gc.get_freeze_count(), 'torch' in sys.modules]))"

@@ -135,7 +135,7 @@ static long NAME(lanes_of)(const struct NAME(dims) *d, long group, long *qkv_at,
 #define WITH_HEAD_WIDTH(body, ...) return body(__VA_ARGS__)
 #endif
 
-/* Whether any lane of v is nonzero (all-zero bits), as one OR of machine words. */
+/* Whether any bit of the vector at v is set (some lane is not all-zero bits), as one OR of machine words. */
 static inline int NAME(any_bits)(const void *v)
 {
     unsigned long long w[VECTOR_BYTES / sizeof(unsigned long long)], any = 0;
@@ -209,12 +209,13 @@ static inline __attribute__((always_inline)) int NAME(attention_forward_body)(co
         for (long i = 0; i < Tq; i++) {
             const unsigned char *used = needed + i * T;
             for (long j = 0; j < T; j++) {
-                s[j] = NAME(broadcast)(-MAXREAL);
                 if (used[j]) {
                     s[j] = bias[j];
                     for (long c = 0; c < W; c++)
                         s[j] += q[i * W + c] * k[j * W + c];
                     s[j] = NAME(select)(visible[i * T + j], s[j], NAME(broadcast)(-MAXREAL));
+                } else {
+                    s[j] = NAME(broadcast)(-MAXREAL);
                 }
             }
             vec top = NAME(broadcast)(-MAXREAL), total = {0};

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from icl import cpu_kernels, data, models, training
+from icl import cpu_kernels, data, models, runs, training
 from train_throughput import REPO, base_spec, load_config, make_members
 
 
@@ -57,6 +57,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    runs.keep_freed_memory()  # as a training job does
 
     config = load_config(paper=False)
     execution = config["execution"] | {"device": "cpu", "compile": "off", "log_every": 10**9}

@@ -129,13 +129,12 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (per-core rates divide by it)")
     parser.add_argument("--layers", choices=["SL", "UL", "both"], default="both")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
 
     config = load_config(args.paper)
     compile_mode = "off" if args.baseline else (args.compile or config["execution"]["compile"])
     ks = [1] if args.baseline else (args.ks or [config["execution"]["group_size"]])
     kernels = "off" if args.baseline else (args.cpu_kernels or config["execution"]["cpu_kernels"])
-    cpu_kernels.set_mode(kernels)
+    runs.set_cpu_execution({"threads": args.threads, "cpu_kernels": kernels})  # as a training job sets its process
     execution = config["execution"] | {"device": args.device, "compile": compile_mode, "log_every": 10**9}
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu")
     peak = matmul_peak(device)

@@ -128,6 +128,35 @@ def test_the_layer_norm_kernel_is_the_stacked_layer_norm(dtype, tolerance):
         assert torch.autograd.gradcheck(lambda *a: cpu_kernels.layer_norm(*a, 1e-5), small)
 
 
+@pytest.mark.parametrize("attention", ["rbf", "dot"])
+@pytest.mark.parametrize("start", [0, N])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_the_released_block_as_one_node_is_the_block_layer_by_layer_to_the_bit(attention, start, dtype, transposed):
+    """Its output and every gradient (input and all twelve parameters) are those of its layers' kernels
+    and matmuls one by one, bit for bit: from position 0 and from the queries, with an incoming gradient
+    that is contiguous or transposed (as a narrow probe's product passes it back)."""
+    cfg = ModelConfig(n_layers=1, width=16, heads=2, ffn_width=24, attention=attention, n_positions=N + Q)
+    block = models.ReleasedBlock(3, cfg).to(dtype)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for parameter in block.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=dtype))
+    mask = torch.stack([masks.visibility(kind, N, Q) for kind in ("prefix", "causal", "causal")])
+    mask[-1, N] = False  # a query that sees nothing
+    h = torch.randn(3, 4, N + Q, 16, generator=generator, dtype=dtype, requires_grad=True)
+    grad = torch.randn(3, 16, 4 * (N + Q - start), generator=generator, dtype=dtype).transpose(1, 2).reshape(3, 4, N + Q - start, 16)
+    grad = grad if transposed else grad.contiguous()
+    assert grad.is_contiguous() != transposed
+    inputs = [h, *block.parameters()]
+    expected = values_and_gradients(lambda: block.layer_by_layer(h, mask, start), inputs, grad)
+    found = values_and_gradients(lambda: block(h, mask, start), inputs, grad)
+    assert found[0].grad_fn.name() == "ReleasedBlockBackward"
+    assert len(found) == 14
+    for got, want in zip(found, expected):
+        assert torch.equal(got, want)
+
+
 def test_a_width_that_is_not_whole_vectors_takes_the_pytorch_layer_norm():
     norm = models.StackedLayerNorm(2, 12)
     x = torch.randn(2, 3, 4, 12)

@@ -233,6 +233,69 @@ class LayerNorm(torch.autograd.Function):
         return dx, dweight, dbias, None
 
 
+class _Saved:
+    """Autograd's context, for a kernel's Function run inside another Function."""
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+
+class ReleasedBlock(torch.autograd.Function):
+    """The released model's block (models.ReleasedBlock.layer_by_layer) as one autograd node.
+
+    Its passes call the kernels above and ATen's matmuls and sums in the layouts that autograd gives
+    them layer by layer, and sum each gradient's contributions as it does, so the numbers are the same
+    to the bit. What goes is eager PyTorch's overhead per module, op and graph node, a large part of
+    a step at the default size. `parameters`: the block's weight and bias of its first LayerNorm, qkv,
+    out, second LayerNorm, fc and proj, in that order.
+    """
+
+    @staticmethod
+    def forward(ctx, h, mask, start: int, heads: int, rbf: bool, eps: float, *parameters):
+        ln1_weight, ln1_bias, qkv_weight, qkv_bias, out_weight, out_bias, ln2_weight, ln2_bias, fc_weight, fc_bias, proj_weight, proj_bias = parameters
+        k, b, positions, width = h.shape
+        queries = positions - start
+        ln1, attn, ln2, gelu = _Saved(), _Saved(), _Saved(), _Saved()
+        a = LayerNorm.forward(ln1, h, ln1_weight, ln1_bias, eps).view(k, -1, width)
+        y = Attention.forward(attn, torch.baddbmm(qkv_bias, a, qkv_weight).view(k, b, positions, -1), mask, start, heads, rbf)
+        y = y.view(k, -1, y.shape[-1])
+        residual = a.view(k, b, positions, width)[:, :, start:] + torch.baddbmm(out_bias, y, out_weight).view(k, b, queries, width)
+        c = LayerNorm.forward(ln2, residual, ln2_weight, ln2_bias, eps).view(k, -1, width)
+        g = BiasTanhGELU.forward(gelu, torch.bmm(c, fc_weight), fc_bias)
+        ctx.kernels, ctx.activations, ctx.start = (ln1, attn, ln2, gelu), (a, y, c, g), start
+        ctx.save_for_backward(qkv_weight, out_weight, fc_weight, proj_weight)
+        return c.view(k, b, queries, width) + torch.baddbmm(proj_bias, g, proj_weight).view(k, b, queries, width)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # A linear map x W + bias passes back grad W^T, takes x^T grad, and its bias the sum over the rows
+        # it was broadcast to (autograd's sum_to).
+        qkv_weight, out_weight, fc_weight, proj_weight = ctx.saved_tensors
+        ln1, attn, ln2, gelu = ctx.kernels
+        a, y, c, g = ctx.activations
+        k, b, queries, width = grad.shape
+        positions = queries + ctx.start
+        d_proj = grad.reshape(k, -1, width)
+        proj_weight_grad, proj_bias_grad = g.transpose(1, 2).bmm(d_proj), d_proj.sum([1], keepdim=True)
+        d_fc, fc_bias_grad = BiasTanhGELU.backward(gelu, d_proj.bmm(proj_weight.transpose(1, 2)))
+        fc_weight_grad = c.transpose(1, 2).bmm(d_fc)
+        d_c = grad + d_fc.bmm(fc_weight.transpose(1, 2)).reshape(k, b, queries, width)  # the residual's and the MLP's
+        d_residual, ln2_weight_grad, ln2_bias_grad, _ = LayerNorm.backward(ln2, d_c)
+        d_out = d_residual.reshape(k, -1, width)
+        out_weight_grad, out_bias_grad = y.transpose(1, 2).bmm(d_out), d_out.sum([1], keepdim=True)
+        d_y = d_out.bmm(out_weight.transpose(1, 2)).reshape(k, b, queries, -1)
+        d_qkv = Attention.backward(attn, d_y)[0].reshape(k, b * positions, -1)
+        qkv_weight_grad, qkv_bias_grad = a.transpose(1, 2).bmm(d_qkv), d_qkv.sum([1], keepdim=True)
+        d_a = d_qkv.bmm(qkv_weight.transpose(1, 2)).reshape(k, b, positions, width)
+        if ctx.start:  # the residual read a's positions from start on; autograd pads their gradient with zeros
+            d_residual = torch.zeros_like(d_a).slice_scatter(d_residual, dim=2, start=ctx.start)
+        d_h, ln1_weight_grad, ln1_bias_grad, _ = LayerNorm.backward(ln1, d_residual + d_a)
+        return (
+            d_h, None, None, None, None, None, ln1_weight_grad, ln1_bias_grad, qkv_weight_grad, qkv_bias_grad,
+            out_weight_grad, out_bias_grad, ln2_weight_grad, ln2_bias_grad, fc_weight_grad, fc_bias_grad, proj_weight_grad, proj_bias_grad,
+        )
+
+
 def attention(qkv, mask, start: int, heads: int, rbf: bool):
     return Attention.apply(qkv, mask, start, heads, rbf)
 
@@ -243,6 +306,10 @@ def bias_tanh_gelu(a, bias):
 
 def layer_norm(x, weight, bias, eps: float):
     return LayerNorm.apply(x, weight, bias, eps)
+
+
+def released_block(h, mask, start: int, heads: int, rbf: bool, eps: float, parameters):
+    return ReleasedBlock.apply(h, mask, start, heads, rbf, eps, *parameters)
 
 
 class AdamW(torch.optim.AdamW):

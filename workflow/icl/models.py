@@ -219,6 +219,18 @@ class ReleasedBlock(nn.Module):
 
     def forward(self, h, mask, start=0):
         """The hidden states of the positions from `start` on."""
+        if cpu_kernels.applies(h) and h.shape[-1] % cpu_kernels.lanes(h) == 0:
+            # layer_by_layer's kernels and matmuls as one autograd node: the same numbers, without
+            # eager PyTorch's overhead per module, op and node
+            attention, mlp = self.attention, self.mlp
+            parameters = (
+                self.ln_attention.weight, self.ln_attention.bias, attention.qkv.weight, attention.qkv.bias, attention.out.weight,
+                attention.out.bias, self.ln_mlp.weight, self.ln_mlp.bias, mlp.fc.weight, mlp.fc.bias, mlp.proj.weight, mlp.proj.bias,
+            )
+            return cpu_kernels.released_block(h, mask, start, attention.heads, attention.rbf, self.ln_attention.EPS, parameters)
+        return self.layer_by_layer(h, mask, start)
+
+    def layer_by_layer(self, h, mask, start=0):
         h = self.ln_attention(h)
         h = h[:, :, start:] + self.attention(h, mask, start)
         h = self.ln_mlp(h)

@@ -4,7 +4,8 @@ per-model LayerNorm, and of the AdamW step.
 At the default size a model's tensors are tiny (15 positions, heads of 8 features), and eager
 PyTorch spends a training step in per-op overhead: hundreds of BLAS calls on 15 x 8 matrices, and
 elementwise ops that each pass over memory once. cpu_kernels.c does each of these layers' forward
-and backward passes in one C call, with one SIMD lane per sequence head in the attention.
+and backward passes in one C call, with one SIMD lane per sequence head in the attention; and the
+released block is one autograd node (ReleasedBlock), which calls them and the block's matmuls.
 
 The C source is compiled on first use with the system's C compiler (CC, else cc) into a cache
 shared by every job (ICL_KERNEL_CACHE, default ~/.cache/icl/kernels), named by a hash of the

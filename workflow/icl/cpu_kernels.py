@@ -253,7 +253,8 @@ class ReleasedBlock(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, mask, start: int, heads: int, rbf: bool, eps: float, *parameters):
-        ln1_weight, ln1_bias, qkv_weight, qkv_bias, out_weight, out_bias, ln2_weight, ln2_bias, fc_weight, fc_bias, proj_weight, proj_bias = parameters
+        (ln1_weight, ln1_bias, qkv_weight, qkv_bias, out_weight, out_bias,
+         ln2_weight, ln2_bias, fc_weight, fc_bias, proj_weight, proj_bias) = parameters
         k, b, positions, width = h.shape
         queries = positions - start
         ln1, attn, ln2, gelu = _Saved(), _Saved(), _Saved(), _Saved()

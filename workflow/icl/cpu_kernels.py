@@ -141,6 +141,11 @@ def lanes(x: torch.Tensor) -> int:
     return VECTOR_BYTES // x.element_size()
 
 
+def layer_norm_applies(x: torch.Tensor) -> bool:
+    """Whether the LayerNorm kernel computes for x: the kernels apply and its rows are whole vectors."""
+    return applies(x) and x.shape[-1] % lanes(x) == 0
+
+
 def _kernel(name: str, x: torch.Tensor):
     suffix = {torch.float32: "float", torch.float64: "double"}.get(x.dtype)
     if suffix is None or x.device.type != "cpu":

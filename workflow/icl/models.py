@@ -75,7 +75,7 @@ class StackedLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(models, 1, 1, width))
 
     def forward(self, x):
-        if cpu_kernels.applies(x) and x.shape[-1] % cpu_kernels.lanes(x) == 0:
+        if cpu_kernels.layer_norm_applies(x):
             return cpu_kernels.layer_norm(x, self.weight, self.bias, self.EPS)
         return F.layer_norm(x, x.shape[-1:], eps=self.EPS) * self.weight + self.bias
 
@@ -219,7 +219,7 @@ class ReleasedBlock(nn.Module):
 
     def forward(self, h, mask, start=0):
         """The hidden states of the positions from `start` on."""
-        if cpu_kernels.applies(h) and h.shape[-1] % cpu_kernels.lanes(h) == 0:
+        if cpu_kernels.layer_norm_applies(h):  # its one node runs the LayerNorm kernel, so it serves where that does
             # layer_by_layer's kernels and matmuls as one autograd node: the same numbers, without
             # eager PyTorch's overhead per module, op and node
             attention, mlp = self.attention, self.mlp

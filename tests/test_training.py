@@ -418,7 +418,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 """
 
 
-@pytest.mark.skipif(not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"), reason="a glibc setting")
+@pytest.mark.skipif(not runs.on_glibc(), reason="a glibc setting")
 def test_a_job_keeps_the_memory_of_freed_tensors_so_its_steps_map_no_fresh_pages():
     """By default glibc hands the memory of a step's freed tensors back to the system and maps it afresh
     in the next step, a page fault per page; set_cpu_execution keeps it in the process."""

@@ -183,6 +183,16 @@ def set_cpu_execution(execution: dict) -> None:
     keep_freed_memory()
 
 
+def on_glibc() -> bool:
+    """Whether this process's C library is glibc."""
+    import os
+
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    except (ValueError, OSError, AttributeError):  # no such name (not glibc), or no value
+        return False
+
+
 # glibc's mallopt parameters
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
@@ -193,13 +203,8 @@ def keep_freed_memory() -> None:
     otherwise map and unmap afresh, and every page mapped afresh costs a page fault on first touch
     (about 3 us on a VM): a few hundred per step at the default size. The numbers are the same."""
     import ctypes
-    import os
 
-    try:
-        glibc = os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
-    except (ValueError, OSError, AttributeError):  # not a glibc system
-        glibc = False
-    if not glibc:
+    if not on_glibc():
         return
     mallopt = ctypes.CDLL(None).mallopt
     mallopt(M_MMAP_THRESHOLD, 32 << 20)  # blocks below 32 MB (glibc's largest) come from the heap...
